@@ -1,0 +1,35 @@
+# `make demo` runs flexbill on its embedded default; `make test` runs every check CI runs.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SOURCES := src tests benchmarks
+
+.PHONY: demo test lint typecheck unit bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt scripts/setup-venv
+	@scripts/setup-venv
+
+demo: $(STAMP)
+	$(BIN)/flexbill demo
+
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bill_run.py
+
+# Re-pin the dependencies after changing pyproject.toml: constraints.txt is what every machine installs.
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^flexbill' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage htmlcov

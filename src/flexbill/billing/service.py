@@ -1,0 +1,483 @@
+"""Use cases of billing: the billing rules and the bill run (preview and commit)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from flexbill.billing.model import (
+    AccountingSync,
+    AccountRef,
+    BillingRules,
+    DiscountType,
+    FeeToBill,
+    Grouping,
+    IssueMode,
+    LocationTerms,
+    MembershipToBill,
+    NotABillingDay,
+    PlannedInvoice,
+    Proration,
+    billing_period,
+    plan_bill_run,
+)
+from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow, BillingSettingsRow, BillRunRow
+from flexbill.catalog.service import tax_rate_terms
+from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxRateRow
+from flexbill.clock import Clock
+from flexbill.customers.model import format_address
+from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
+from flexbill.db import new_id
+from flexbill.errors import InvalidInput, NotFound
+from flexbill.invoicing.model import InvoiceStatus, TaxRate, TaxRounding, render_number
+from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow, NumberSequenceRow
+from flexbill.money import ZERO
+from flexbill.validation import Command
+
+# --- billing rules ---------------------------------------------------------------------------------------------
+
+
+class BillingRulesChanges(Command):
+    billing_day: Annotated[int, Field(ge=1, le=28)] | None = None
+    generate_days_before: Annotated[int, Field(ge=0, le=27)] | None = None
+    due_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    grouping: Literal["single", "separate"] | None = None
+    issue_mode: Literal["issue", "draft"] | None = None
+    tax_rounding: Literal["per_line", "per_document"] | None = None
+    lock_date: date | None = None
+    accounting_sync: Literal["off", "manual", "auto"] | None = None
+    auto_send: bool | None = None
+    auto_charge: bool | None = None
+
+
+def _settings_row(session: Session) -> BillingSettingsRow:
+    row = session.get(BillingSettingsRow, 1)
+    if row is None:  # the migration inserts it; a database made by metadata.create_all gets it here
+        row = BillingSettingsRow(id=1)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def get_billing_rules(session: Session) -> BillingRules:
+    row = _settings_row(session)
+    return BillingRules(
+        billing_day=row.billing_day,
+        generate_days_before=row.generate_days_before,
+        due_days=row.due_days,
+        grouping=Grouping(row.grouping),
+        issue_mode=IssueMode(row.issue_mode),
+        tax_rounding=TaxRounding(row.tax_rounding),
+        lock_date=row.lock_date,
+        accounting_sync=AccountingSync(row.accounting_sync),
+        auto_send=row.auto_send,
+        auto_charge=row.auto_charge,
+    )
+
+
+def update_billing_rules(session: Session, changes: BillingRulesChanges) -> BillingRules:
+    row = _settings_row(session)
+    values = changes.model_dump(include=changes.model_fields_set)
+    for name, value in values.items():
+        if value is None and name != "lock_date":
+            raise InvalidInput(f"{name} cannot be empty", field=name)
+        setattr(row, name, value)
+    session.flush()
+    return get_billing_rules(session)
+
+
+def ensure_not_locked(rules: BillingRules, day: date, field: str) -> None:
+    """Nothing dated before the lock date may be created or changed."""
+    if rules.lock_date is not None and day < rules.lock_date:
+        raise InvalidInput(
+            f"{field} {day.isoformat()} is before the lock date {rules.lock_date.isoformat()}; "
+            "the books are closed up to that date",
+            field=field,
+        )
+
+
+# --- the bill run ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BillRunResult:
+    id: uuid.UUID | None  # None for a preview
+    date: date
+    location_id: uuid.UUID | None
+    preview: bool
+    invoices: list[PlannedInvoice]
+    invoice_ids: list[uuid.UUID]
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def preview_bill_run(session: Session, run_date: date, location_id: uuid.UUID | None = None) -> BillRunResult:
+    """The invoices the bill run would make, computed exactly as a real run; nothing is written."""
+    rules = get_billing_rules(session)
+    _check_run_date(rules, run_date, location_id, session)
+    invoices = _plan(session, rules, run_date, location_id)
+    return BillRunResult(None, run_date, location_id, True, invoices, [])
+
+
+def run_bill_run(
+    factory: sessionmaker[Session],
+    clock: Clock,
+    run_date: date,
+    location_id: uuid.UUID | None = None,
+    progress: Progress | None = None,
+) -> BillRunResult:
+    """Bill every membership period and fee due on ``run_date``, exactly once.
+
+    Safe to repeat and to run concurrently: the claims' unique keys make a second run find nothing to bill.
+    The locations' number sequences are locked first (in a fixed order), so a concurrent run for the same
+    locations waits for this one and then plans against what it wrote; should anything slip past, the unique
+    keys reject it and the run is planned again.
+    """
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        try:
+            with factory() as session, session.begin():
+                return _commit_bill_run(session, clock, run_date, location_id, progress)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _commit_bill_run(
+    session: Session, clock: Clock, run_date: date, location_id: uuid.UUID | None, progress: Progress | None
+) -> BillRunResult:
+    rules = get_billing_rules(session)
+    _check_run_date(rules, run_date, location_id, session)
+    location_ids = [location_id] if location_id else list(session.scalars(select(LocationRow.id)))
+    next_numbers = _lock_sequences(session, sorted(location_ids, key=str))
+    if progress:
+        progress("planning", 0, 0)
+    invoices = _plan(session, rules, run_date, location_id)
+    run = BillRunRow(id=new_id(), date=run_date, location_id=location_id, invoice_count=len(invoices))
+    session.add(run)
+    session.flush()
+    invoice_ids = _insert_invoices(session, clock, run.id, invoices, next_numbers, progress)
+    return BillRunResult(run.id, run_date, location_id, False, invoices, invoice_ids)
+
+
+def _check_run_date(rules: BillingRules, run_date: date, location_id: uuid.UUID | None, session: Session) -> None:
+    try:
+        billing_period(run_date, rules)
+    except NotABillingDay as error:
+        raise InvalidInput(str(error), field="date") from None
+    ensure_not_locked(rules, run_date, "date")
+    if location_id is not None and session.get(LocationRow, location_id) is None:
+        raise NotFound("location", location_id, field="location_id")
+
+
+def _lock_sequences(session: Session, location_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = session.execute(
+        select(NumberSequenceRow.location_id, NumberSequenceRow.next_number)
+        .where(NumberSequenceRow.location_id.in_(location_ids), NumberSequenceRow.kind == "invoice")
+        .order_by(NumberSequenceRow.location_id)
+        .with_for_update()
+    ).all()
+    return dict(rows)
+
+
+def _plan(session: Session, rules: BillingRules, run_date: date, location_id: uuid.UUID | None) -> list[PlannedInvoice]:
+    period = billing_period(run_date, rules)
+    locations = {
+        row.id: LocationTerms(row.id, row.code, row.currency, row.prices_include_tax)
+        for row in session.scalars(select(LocationRow))
+    }
+    tax_rates = {row.id: tax_rate_terms(row) for row in session.scalars(select(TaxRateRow))}
+    accounts = {
+        row.id: (AccountRef(row.id, row.code), row.tax_rate_id) for row in session.scalars(select(RevenueAccountRow))
+    }
+    memberships = _memberships_to_bill(session, period.end, location_id, tax_rates, accounts)
+    fees = _fees_to_bill(session, run_date, location_id, tax_rates, accounts)
+    return plan_bill_run(run_date, rules, locations, memberships, fees)
+
+
+def _resolve_tax_rate(
+    tax_rates: dict[uuid.UUID, TaxRate], customer_override: uuid.UUID | None, *candidates: uuid.UUID | None
+) -> TaxRate:
+    """The customer's override wins over everything; then the item's own rate; then its account's default."""
+    for candidate in (customer_override, *candidates):
+        if candidate is not None:
+            return tax_rates[candidate]
+    raise AssertionError("a revenue account always has a tax rate")
+
+
+def _memberships_to_bill(
+    session: Session,
+    horizon: date,
+    location_id: uuid.UUID | None,
+    tax_rates: dict[uuid.UUID, TaxRate],
+    accounts: dict[uuid.UUID, tuple[AccountRef, uuid.UUID]],
+) -> list[MembershipToBill]:
+    billed = (
+        select(
+            BilledMembershipPeriodRow.membership_id.label("membership_id"),
+            func.max(BilledMembershipPeriodRow.period_end).label("billed_through"),
+        )
+        .group_by(BilledMembershipPeriodRow.membership_id)
+        .subquery()
+    )
+    m, p = MembershipRow, PlanRow
+    query = (
+        select(
+            m.id,
+            m.customer_id,
+            m.location_id,
+            m.start_date,
+            m.end_exclusive,
+            m.quantity,
+            m.price,
+            m.discount_type,
+            m.discount_value,
+            p.name,
+            p.price,
+            p.interval_months,
+            p.proration,
+            p.revenue_account_id,
+            CustomerRow.tax_rate_id,
+            billed.c.billed_through,
+        )
+        .join(p, p.id == m.plan_id)
+        .join(CustomerRow, CustomerRow.id == m.customer_id)
+        .outerjoin(billed, billed.c.membership_id == m.id)
+        .where(m.start_date < horizon)
+        .where(
+            or_(
+                m.end_exclusive.is_(None),
+                billed.c.billed_through.is_(None),
+                billed.c.billed_through < m.end_exclusive,
+            )
+        )
+    )
+    if location_id is not None:
+        query = query.where(m.location_id == location_id)
+    result = []
+    for row in session.execute(query):
+        account, account_tax = accounts[row[13]]
+        result.append(
+            MembershipToBill(
+                id=row[0],
+                customer_id=row[1],
+                location_id=row[2],
+                plan_name=row[9],
+                price=row[6] if row[6] is not None else row[10],
+                quantity=row[5],
+                interval_months=row[11],
+                proration=Proration(row[12]),
+                start=row[3],
+                end_exclusive=row[4],
+                account=account,
+                tax_rate=_resolve_tax_rate(tax_rates, row[14], account_tax),
+                discount_type=DiscountType(row[7]) if row[7] else None,
+                discount_value=row[8],
+                billed_through=row[15],
+            )
+        )
+    return result
+
+
+def _fees_to_bill(
+    session: Session,
+    run_date: date,
+    location_id: uuid.UUID | None,
+    tax_rates: dict[uuid.UUID, TaxRate],
+    accounts: dict[uuid.UUID, tuple[AccountRef, uuid.UUID]],
+) -> list[FeeToBill]:
+    f = FeeRow
+    query = (
+        select(
+            f.id,
+            f.customer_id,
+            f.location_id,
+            f.date,
+            f.description,
+            f.quantity,
+            f.unit_price,
+            f.revenue_account_id,
+            f.tax_rate_id,
+            CustomerRow.tax_rate_id,
+        )
+        .join(CustomerRow, CustomerRow.id == f.customer_id)
+        .outerjoin(BilledFeeRow, BilledFeeRow.fee_id == f.id)
+        .where(and_(BilledFeeRow.fee_id.is_(None), f.date < run_date))
+    )
+    if location_id is not None:
+        query = query.where(f.location_id == location_id)
+    result = []
+    for row in session.execute(query):
+        account, account_tax = accounts[row[7]]
+        result.append(
+            FeeToBill(
+                id=row[0],
+                customer_id=row[1],
+                location_id=row[2],
+                date=row[3],
+                description=row[4],
+                quantity=row[5],
+                unit_price=row[6],
+                account=account,
+                tax_rate=_resolve_tax_rate(tax_rates, row[9], row[8], account_tax),
+            )
+        )
+    return result
+
+
+def _insert_invoices(
+    session: Session,
+    clock: Clock,
+    bill_run_id: uuid.UUID,
+    invoices: Sequence[PlannedInvoice],
+    next_numbers: dict[uuid.UUID, int],
+    progress: Progress | None,
+) -> list[uuid.UUID]:
+    if not invoices:
+        return []
+    customers = _bill_to_details(session)
+    templates = {row.id: row.invoice_number_template for row in session.scalars(select(LocationRow))}
+    issued = invoices[0].status is not InvoiceStatus.DRAFT
+    now = clock.now()
+    invoice_rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
+    period_claims: list[dict[str, Any]] = []
+    fee_claims: list[dict[str, Any]] = []
+    ids: list[uuid.UUID] = []
+    used: dict[uuid.UUID, int] = {}
+    for invoice in invoices:
+        invoice_id = new_id()
+        ids.append(invoice_id)
+        location_id = invoice.location.id
+        number = None
+        if issued:
+            sequence = next_numbers[location_id] + used.get(location_id, 0)
+            used[location_id] = used.get(location_id, 0) + 1
+            number = render_number(
+                templates[location_id],
+                sequence,
+                location_code=invoice.location.code,
+                issue_date=invoice.issue_date,
+            )
+        name, email, address, tax_number = customers[invoice.customer_id]
+        invoice_rows.append(
+            {
+                "id": invoice_id,
+                "number": number,
+                "location_id": location_id,
+                "customer_id": invoice.customer_id,
+                "bill_run_id": bill_run_id,
+                "currency": invoice.currency,
+                "issue_date": invoice.issue_date,
+                "due_date": invoice.due_date,
+                "status": invoice.status.value,
+                "prices_include_tax": invoice.location.prices_include_tax,
+                "tax_rounding": invoice.tax_rounding.value,
+                "subtotal": invoice.subtotal,
+                "tax_total": invoice.tax_total,
+                "total": invoice.total,
+                "amount_paid": ZERO,
+                "amount_credited": ZERO,
+                "bill_to_name": name,
+                "bill_to_email": email,
+                "bill_to_address": address,
+                "bill_to_tax_number": tax_number,
+                "issued_at": now if issued else None,
+                "voided_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for position, priced in enumerate(invoice.lines):
+            line = priced.line
+            line_id = new_id()
+            line_rows.append(
+                {
+                    "id": line_id,
+                    "invoice_id": invoice_id,
+                    "position": position,
+                    "kind": line.kind.value,
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "discount_rate": line.discount_rate,
+                    "discount_amount": line.discount_amount,
+                    "net_amount": priced.tax.net,
+                    "tax_amount": priced.tax.tax,
+                    "gross_amount": priced.tax.gross,
+                    "account_id": line.account.id,
+                    "account_code": line.account.code,
+                    "tax_rate_id": line.tax_rate.id,
+                    "tax_rate_code": line.tax_rate.code,
+                    "tax_rate_percent": line.tax_rate.rate,
+                    "period_start": line.period.start if line.period else None,
+                    "period_end_exclusive": line.period.end if line.period else None,
+                    "membership_id": line.membership_id,
+                    "fee_id": line.fee_id,
+                }
+            )
+            if line.coverage is not None:
+                period_claims.append(
+                    {
+                        "id": new_id(),
+                        "membership_id": line.membership_id,
+                        "period_start": line.coverage.start,
+                        "period_end": line.coverage.end,
+                        "invoice_line_id": line_id,
+                    }
+                )
+            if line.fee_id is not None:
+                fee_claims.append({"fee_id": line.fee_id, "invoice_line_id": line_id})
+
+    # Lines reference invoices and claims reference lines, so they go in that order; a duplicate claim fails
+    # the whole transaction, and nothing of this run is kept.
+    total = len(invoice_rows) + len(line_rows) + len(period_claims) + len(fee_claims)
+    done = 0
+    for table, rows in (
+        (InvoiceRow, invoice_rows),
+        (InvoiceLineRow, line_rows),
+        (BilledMembershipPeriodRow, period_claims),
+        (BilledFeeRow, fee_claims),
+    ):
+        for chunk in _chunks(rows, 5000):
+            session.execute(insert(table), chunk)
+            done += len(chunk)
+            if progress:
+                progress("writing", done, total)
+    for location_id, count in used.items():
+        session.execute(
+            update(NumberSequenceRow)
+            .where(NumberSequenceRow.location_id == location_id, NumberSequenceRow.kind == "invoice")
+            .values(next_number=NumberSequenceRow.next_number + count)
+        )
+    return ids
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def _bill_to_details(session: Session) -> dict[uuid.UUID, tuple[str, str, str, str | None]]:
+    c = CustomerRow
+    query = select(
+        c.id, c.name, c.email, c.address_line1, c.address_line2, c.city, c.region, c.postal_code, c.country,
+        c.tax_number,
+    )  # fmt: skip
+    return {row[0]: (row[1], row[2], format_address(*row[3:9]), row[9]) for row in session.execute(query)}
+
+
+def get_bill_run(session: Session, bill_run_id: uuid.UUID) -> BillRunRow:
+    row = session.get(BillRunRow, bill_run_id)
+    if row is None:
+        raise NotFound("bill run", bill_run_id)
+    return row

@@ -1,0 +1,232 @@
+"""The command line: ``flexbill ...``."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from flexbill.bootstrap import Context, build_context
+from flexbill.errors import FlexbillError
+
+app = typer.Typer(help="flexbill: billing for flexible workspaces.", no_args_is_help=True, add_completion=False)
+api_keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+invoices_app = typer.Typer(help="Invoices.", no_args_is_help=True)
+export_app = typer.Typer(help="Exports.", no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(export_app, name="export")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _context() -> Context:
+    return build_context()
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _location_id(ctx: Context, code: str | None) -> uuid.UUID | None:
+    if code is None:
+        return None
+    from flexbill.catalog.service import get_location_by_code
+
+    with ctx.sessions() as db:
+        return get_location_by_code(db, code, field="--location").id
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to this version of flexbill."""
+    from flexbill.migrations import upgrade
+
+    ctx = _context()
+    upgrade(ctx.engine)
+    console.print(f"Database is up to date ({ctx.engine.url.render_as_string(hide_password=True)}).")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the REST API (and, as they arrive, the staff console and the members' portal)."""
+    import uvicorn
+
+    from flexbill.migrations import upgrade
+    from flexbill.web.app import create_app
+
+    ctx = _context()
+    if ctx.engine.dialect.name == "sqlite":
+        upgrade(ctx.engine)  # the embedded default keeps itself up to date; PostgreSQL is migrated on purpose
+    uvicorn.run(create_app(ctx), host=host or ctx.settings.host, port=port or ctx.settings.port)
+
+
+@api_keys_app.command("create")
+def create_api_key(
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'website'.")],
+    read_only: Annotated[bool, typer.Option("--read-only", help="Only the read scope.")] = False,
+) -> None:
+    """Make an API key. The key is printed once, alone on the last line; only its digest is kept."""
+    from flexbill.access.service import SCOPES, create_api_key
+
+    ctx = _context()
+    try:
+        with ctx.sessions() as db, db.begin():
+            made = create_api_key(db, name, frozenset({"read"}) if read_only else SCOPES)
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+    errors.print(f"API key {made.row.name!r} ({made.row.scopes}). Keep it safe: it is not shown again.")
+    print(made.key)
+
+
+@app.command("bill-run")
+def bill_run(
+    run_date: Annotated[str, typer.Option("--date", help="The billing day, YYYY-MM-DD.")],
+    preview: Annotated[bool, typer.Option("--preview", help="Show what would be invoiced; write nothing.")] = False,
+    location: Annotated[str | None, typer.Option(help="Only this location (its code).")] = None,
+) -> None:
+    """Invoice every membership period and one-off fee due on a billing day. Safe to run again."""
+    from flexbill.billing.service import preview_bill_run, run_bill_run
+
+    day = _parse_date(run_date, "--date")
+    ctx = _context()
+    try:
+        location_id = _location_id(ctx, location)
+        if preview:
+            with ctx.sessions() as db:
+                result = preview_bill_run(db, day, location_id)
+        else:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=errors, transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("planning", total=None)
+
+                def report(stage: str, done: int, total: int) -> None:
+                    bar.update(task, description=stage, completed=done, total=total or None)
+
+                result = run_bill_run(ctx.sessions, ctx.clock, day, location_id, progress=report)
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+
+    table = Table(title=f"{'Preview of the bill run' if preview else 'Bill run'} for {day.isoformat()}")
+    for column in ("Location", "Currency", "Invoices", "Lines", "Subtotal", "Tax", "Total"):
+        table.add_column(column, justify="right" if column not in ("Location", "Currency") else "left")
+    totals: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 5)
+    for invoice in result.invoices:
+        row = totals[(invoice.location.code, invoice.currency)]
+        row[0] += 1
+        row[1] += len(invoice.lines)
+        row[2] += invoice.subtotal
+        row[3] += invoice.tax_total
+        row[4] += invoice.total
+    for (code, currency), (count, lines, subtotal, tax, total) in sorted(totals.items()):
+        table.add_row(code, currency, str(count), str(lines), f"{subtotal:,.2f}", f"{tax:,.2f}", f"{total:,.2f}")
+    console.print(table)
+    if not result.invoices:
+        console.print("Nothing to invoice: everything due on this date is already invoiced.")
+    elif preview:
+        console.print("Preview only: nothing was written.")
+    else:
+        console.print(f"Bill run {result.id}: {len(result.invoices)} invoices created.")
+
+
+@invoices_app.command("list")
+def list_invoices(
+    status: Annotated[str | None, typer.Option(help="draft, awaiting_payment, partially_paid, paid or voided.")] = None,
+    location: Annotated[str | None, typer.Option(help="A location code.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List invoices, newest first."""
+    from flexbill.invoicing.model import InvoiceStatus
+    from flexbill.invoicing.service import amount_due, is_overdue
+    from flexbill.invoicing.store import InvoiceRow
+
+    if status is not None and status not in {s.value for s in InvoiceStatus}:
+        raise _fail(f"--status {status!r} is not one of {', '.join(s.value for s in InvoiceStatus)}")
+    ctx = _context()
+    try:
+        location_id = _location_id(ctx, location)
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+    with ctx.sessions() as db:
+        query = select(InvoiceRow).order_by(InvoiceRow.id.desc()).limit(limit)
+        if status:
+            query = query.where(InvoiceRow.status == status)
+        if location_id:
+            query = query.where(InvoiceRow.location_id == location_id)
+        table = Table()
+        for column in ("Number", "Customer", "Issued", "Due", "Status", "Total", "Due now"):
+            table.add_column(column, justify="right" if column in ("Total", "Due now") else "left")
+        today = ctx.clock.today()
+        for invoice in db.scalars(query):
+            state = invoice.status + (" (overdue)" if is_overdue(invoice, today) else "")
+            table.add_row(
+                invoice.number or "(draft)", invoice.bill_to_name, invoice.issue_date.isoformat(),
+                invoice.due_date.isoformat(), state, f"{invoice.total:,.2f} {invoice.currency}",
+                f"{amount_due(invoice):,.2f}",
+            )  # fmt: skip
+        console.print(table)
+
+
+@export_app.command("invoices")
+def export_invoices(
+    out: Annotated[Path, typer.Option(help="The CSV file to write.")],
+    date_from: Annotated[str | None, typer.Option("--from", help="First issue date.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last issue date (inclusive).")] = None,
+    location: Annotated[str | None, typer.Option(help="A location code.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only invoices in this status.")] = None,
+) -> None:
+    """Write the invoices as CSV, one row per line (columns in docs/api.md)."""
+    from flexbill.invoicing.export import ExportFilter, invoice_rows, to_csv_text
+    from flexbill.invoicing.model import InvoiceStatus
+
+    if status is not None and status not in {s.value for s in InvoiceStatus}:
+        raise _fail(f"--status {status!r} is not one of {', '.join(s.value for s in InvoiceStatus)}")
+    ctx = _context()
+    try:
+        location_id = _location_id(ctx, location)
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+    export = ExportFilter(
+        _parse_date(date_from, "--from") if date_from else None,
+        _parse_date(date_to, "--to") if date_to else None,
+        location_id,
+        InvoiceStatus(status) if status else None,
+    )
+    lines = 0
+    with ctx.sessions() as db, out.open("w", encoding="utf-8", newline="") as handle:
+        for chunk in to_csv_text(invoice_rows(db, export)):
+            handle.write(chunk)
+            lines += chunk.count("\r\n")
+    console.print(f"Wrote {max(lines - 1, 0)} invoice lines to {out}.")
+
+
+def _parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{option} {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def main() -> None:  # pragma: no cover - the console script entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

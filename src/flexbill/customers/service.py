@@ -1,0 +1,266 @@
+"""Use cases of customers, memberships and one-off fees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexbill.billing.service import ensure_not_locked, get_billing_rules
+from flexbill.billing.store import BilledMembershipPeriodRow
+from flexbill.catalog.service import get_location, get_plan, get_revenue_account, get_tax_rate
+from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
+from flexbill.errors import Conflict, InvalidInput, NotFound
+from flexbill.validation import (
+    Command,
+    Country,
+    Currency,
+    Email,
+    Name,
+    NonNegativePrice,
+    OptionalText,
+    Percent,
+    Price,
+    Quantity,
+)
+
+ShortText = Annotated[str, Field(max_length=50)]
+PostalCode = Annotated[str, Field(max_length=20)]
+
+
+class CustomerFields(Command):
+    name: Name
+    kind: Literal["company", "individual"] = "company"
+    email: Email
+    address_line1: OptionalText | None = None
+    address_line2: OptionalText | None = None
+    city: OptionalText | None = None
+    region: OptionalText | None = None
+    postal_code: PostalCode | None = None
+    country: Country | None = None
+    tax_number: ShortText | None = None
+    home_location_id: uuid.UUID
+    tax_rate_id: uuid.UUID | None = None
+
+
+class CustomerChanges(Command):
+    """A PATCH: only the fields present change; ``null`` clears an optional field."""
+
+    name: Name | None = None
+    kind: Literal["company", "individual"] | None = None
+    email: Email | None = None
+    address_line1: OptionalText | None = None
+    address_line2: OptionalText | None = None
+    city: OptionalText | None = None
+    region: OptionalText | None = None
+    postal_code: PostalCode | None = None
+    country: Country | None = None
+    tax_number: ShortText | None = None
+    home_location_id: uuid.UUID | None = None
+    tax_rate_id: uuid.UUID | None = None
+
+
+_REQUIRED_CUSTOMER_FIELDS = ("name", "kind", "email", "home_location_id")
+
+
+def _check_discount(discount_type: str | None, discount_value: Any) -> None:
+    if (discount_type is None) != (discount_value is None):
+        raise ValueError("discount_type and discount_value go together: give both or neither")
+    if discount_type == "percent" and discount_value is not None and discount_value > 100:
+        raise ValueError("a percentage discount cannot exceed 100")
+
+
+class NewMembership(Command):
+    customer_id: uuid.UUID
+    plan_id: uuid.UUID
+    location_id: uuid.UUID
+    start_date: date
+    end_date: date | None = None  # inclusive: the last day of membership
+    quantity: Quantity = Decimal(1)
+    price: NonNegativePrice | None = None
+    discount_type: Literal["percent", "amount"] | None = None
+    discount_value: Percent | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> NewMembership:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        _check_discount(self.discount_type, self.discount_value)
+        return self
+
+
+class MembershipChanges(Command):
+    start_date: date | None = None
+    end_date: date | None = None
+    quantity: Quantity | None = None
+    price: NonNegativePrice | None = None
+    discount_type: Literal["percent", "amount"] | None = None
+    discount_value: Percent | None = None
+
+
+class NewFee(Command):
+    customer_id: uuid.UUID
+    location_id: uuid.UUID
+    date: dt.date
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    quantity: Quantity = Decimal(1)
+    unit_price: Price
+    revenue_account_id: uuid.UUID
+    tax_rate_id: uuid.UUID | None = None
+    currency: Currency | None = None
+
+
+# --- customers -------------------------------------------------------------------------------------------------
+
+
+def create_customer(session: Session, command: CustomerFields) -> CustomerRow:
+    get_location(session, command.home_location_id, field="home_location_id")
+    if command.tax_rate_id is not None:
+        get_tax_rate(session, command.tax_rate_id, field="tax_rate_id")
+    row = CustomerRow(**command.model_dump())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_customer(session: Session, customer_id: uuid.UUID, changes: CustomerChanges) -> CustomerRow:
+    row = get_customer(session, customer_id)
+    values = changes.model_dump(include=changes.model_fields_set)
+    for name in _REQUIRED_CUSTOMER_FIELDS:
+        if name in values and values[name] is None:
+            raise InvalidInput(f"{name} cannot be empty", field=name)
+    if values.get("home_location_id") is not None:
+        get_location(session, values["home_location_id"], field="home_location_id")
+    if values.get("tax_rate_id") is not None:
+        get_tax_rate(session, values["tax_rate_id"], field="tax_rate_id")
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.flush()
+    return row
+
+
+def get_customer(session: Session, customer_id: uuid.UUID, *, field: str | None = None) -> CustomerRow:
+    row = session.get(CustomerRow, customer_id)
+    if row is None:
+        raise NotFound("customer", customer_id, field=field)
+    return row
+
+
+# --- memberships -----------------------------------------------------------------------------------------------
+
+
+def create_membership(session: Session, command: NewMembership) -> MembershipRow:
+    get_customer(session, command.customer_id, field="customer_id")
+    plan = get_plan(session, command.plan_id, field="plan_id")
+    location = get_location(session, command.location_id, field="location_id")
+    if plan.currency is not None and plan.currency != location.currency:
+        raise InvalidInput(
+            f"plan {plan.name!r} is priced in {plan.currency} but location {location.code} bills in "
+            f"{location.currency}",
+            field="plan_id",
+        )
+    rules = get_billing_rules(session)
+    ensure_not_locked(rules, command.start_date, "start_date")
+    row = MembershipRow(
+        customer_id=command.customer_id,
+        plan_id=command.plan_id,
+        location_id=command.location_id,
+        start_date=command.start_date,
+        end_exclusive=_exclusive(command.end_date),
+        quantity=command.quantity,
+        price=command.price,
+        discount_type=command.discount_type,
+        discount_value=command.discount_value,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_membership(session: Session, membership_id: uuid.UUID, changes: MembershipChanges) -> MembershipRow:
+    """Change a membership. Periods already invoiced keep their invoices; the change bills from the next run."""
+    row = get_membership(session, membership_id)
+    values = changes.model_dump(include=changes.model_fields_set)
+    rules = get_billing_rules(session)
+    if "quantity" in values and values["quantity"] is None:
+        raise InvalidInput("quantity cannot be empty", field="quantity")
+    if "start_date" in values:
+        new_start = values["start_date"]
+        if new_start is None:
+            raise InvalidInput("start_date cannot be empty", field="start_date")
+        if new_start != row.start_date:
+            billed = session.scalar(
+                select(BilledMembershipPeriodRow.id).where(BilledMembershipPeriodRow.membership_id == row.id).limit(1)
+            )
+            if billed is not None:
+                raise Conflict(
+                    "this membership has been invoiced, so its start date cannot change; end it and create a new one",
+                    field="start_date",
+                )
+            ensure_not_locked(rules, new_start, "start_date")
+            row.start_date = new_start
+    if "end_date" in values:
+        new_end = values["end_date"]
+        if new_end is not None:
+            if new_end < row.start_date:
+                raise InvalidInput(f"end_date {new_end} is before start_date {row.start_date}", field="end_date")
+            ensure_not_locked(rules, new_end, "end_date")
+        row.end_exclusive = _exclusive(new_end)
+    discount_type = values.get("discount_type", row.discount_type)
+    discount_value = values.get("discount_value", row.discount_value)
+    try:
+        _check_discount(discount_type, discount_value)
+    except ValueError as error:
+        raise InvalidInput(str(error), field="discount_value") from None
+    row.discount_type, row.discount_value = discount_type, discount_value
+    if "quantity" in values:
+        row.quantity = values["quantity"]
+    if "price" in values:
+        row.price = values["price"]
+    session.flush()
+    return row
+
+
+def get_membership(session: Session, membership_id: uuid.UUID) -> MembershipRow:
+    row = session.get(MembershipRow, membership_id)
+    if row is None:
+        raise NotFound("membership", membership_id)
+    return row
+
+
+# --- fees ------------------------------------------------------------------------------------------------------
+
+
+def create_fee(session: Session, command: NewFee) -> FeeRow:
+    get_customer(session, command.customer_id, field="customer_id")
+    location = get_location(session, command.location_id, field="location_id")
+    if command.currency is not None and command.currency != location.currency:
+        raise InvalidInput(
+            f"the fee is in {command.currency} but location {location.code} bills in {location.currency}",
+            field="currency",
+        )
+    get_revenue_account(session, command.revenue_account_id, field="revenue_account_id")
+    if command.tax_rate_id is not None:
+        get_tax_rate(session, command.tax_rate_id, field="tax_rate_id")
+    ensure_not_locked(get_billing_rules(session), command.date, "date")
+    row = FeeRow(**command.model_dump(exclude={"currency"}))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_fee(session: Session, fee_id: uuid.UUID) -> FeeRow:
+    row = session.get(FeeRow, fee_id)
+    if row is None:
+        raise NotFound("fee", fee_id)
+    return row
+
+
+def _exclusive(last_day: date | None) -> date | None:
+    return None if last_day is None else last_day + timedelta(days=1)

@@ -1,0 +1,278 @@
+"""Use cases of an invoice's life: issue a draft, void, record a payment, credit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from flexbill.billing.service import ensure_not_locked, get_billing_rules
+from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
+from flexbill.catalog.service import get_location
+from flexbill.clock import Clock
+from flexbill.customers.store import CustomerRow
+from flexbill.errors import Conflict, InvalidInput, NotFound
+from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus, render_number, status_after_settlement
+from flexbill.invoicing.store import (
+    CreditNoteLineRow,
+    CreditNoteRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    NumberSequenceRow,
+    PaymentRow,
+)
+from flexbill.money import ZERO, allocate, round_money
+from flexbill.validation import Command, PositiveAmount, check_places_for_currency
+
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class NewPayment(Command):
+    date: dt.date
+    amount: PositiveAmount
+    method: Literal["bank_transfer", "cash", "card", "other"] = "bank_transfer"
+    reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+class CreditLine(Command):
+    line_id: uuid.UUID
+    amount: PositiveAmount  # gross, in the invoice's currency
+
+
+class NewCreditNote(Command):
+    amount: PositiveAmount | None = None  # gross; shared over the invoice's lines in proportion
+    lines: Annotated[list[CreditLine], Field(min_length=1)] | None = None
+    reason: Reason
+    date: dt.date | None = None  # default: today
+
+    @model_validator(mode="after")
+    def _one_of(self) -> NewCreditNote:
+        if (self.amount is None) == (self.lines is None):
+            raise ValueError("give either amount or lines, not both and not neither")
+        return self
+
+
+class VoidRequest(Command):
+    release_items: bool = True  # False: the voided items stay billed (written off), the next run ignores them
+
+
+def take_number(session: Session, location_id: uuid.UUID, kind: str) -> int:
+    """The next number of the sequence, under a row lock held until the transaction ends (gap-free)."""
+    row = session.execute(
+        select(NumberSequenceRow)
+        .where(NumberSequenceRow.location_id == location_id, NumberSequenceRow.kind == kind)
+        .with_for_update()
+    ).scalar_one()
+    number = row.next_number
+    session.execute(
+        update(NumberSequenceRow)
+        .where(NumberSequenceRow.location_id == location_id, NumberSequenceRow.kind == kind)
+        .values(next_number=NumberSequenceRow.next_number + 1)
+    )
+    return number
+
+
+def get_invoice(session: Session, invoice_id: uuid.UUID, *, for_update: bool = False) -> InvoiceRow:
+    row = session.get(InvoiceRow, invoice_id, with_for_update=for_update)
+    if row is None:
+        raise NotFound("invoice", invoice_id)
+    return row
+
+
+def amount_due(invoice: InvoiceRow) -> Decimal:
+    if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOIDED):
+        return ZERO
+    return invoice.total - invoice.amount_paid - invoice.amount_credited
+
+
+def is_overdue(invoice: InvoiceRow, today: date) -> bool:
+    return invoice.status in OPEN_STATUSES and invoice.due_date < today
+
+
+def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> InvoiceRow:
+    invoice = get_invoice(session, invoice_id, for_update=True)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise Conflict(f"invoice {invoice.number} is {invoice.status}; only a draft can be issued")
+    ensure_not_locked(get_billing_rules(session), invoice.issue_date, "issue_date")
+    location = get_location(session, invoice.location_id)
+    number = take_number(session, location.id, "invoice")
+    invoice.number = render_number(
+        location.invoice_number_template, number, location_code=location.code, issue_date=invoice.issue_date
+    )
+    customer = session.get(CustomerRow, invoice.customer_id)
+    if customer is not None:  # the bill-to details are fixed when the invoice is issued
+        invoice.bill_to_name, invoice.bill_to_email = customer.name, customer.email
+        invoice.bill_to_address, invoice.bill_to_tax_number = customer.address(), customer.tax_number
+    invoice.status = status_after_settlement(invoice.total, ZERO)
+    invoice.issued_at = clock.now()
+    session.flush()
+    return invoice
+
+
+def void_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID, request: VoidRequest) -> InvoiceRow:
+    """Void an invoice that nothing has been paid or credited on. By default its memberships' periods and fees
+    are released, so the next bill run bills them again (void and re-issue)."""
+    invoice = get_invoice(session, invoice_id, for_update=True)
+    label = invoice.number or "draft"
+    if invoice.status == InvoiceStatus.VOIDED:
+        raise Conflict(f"invoice {label} is already voided")
+    if invoice.amount_paid > ZERO or invoice.amount_credited > ZERO:
+        raise Conflict(
+            f"invoice {label} has payments or credit notes against it; credit the rest instead of voiding it"
+        )
+    ensure_not_locked(get_billing_rules(session), invoice.issue_date, "issue_date")
+    if request.release_items:
+        line_ids = select(InvoiceLineRow.id).where(InvoiceLineRow.invoice_id == invoice.id)
+        session.execute(
+            delete(BilledMembershipPeriodRow).where(BilledMembershipPeriodRow.invoice_line_id.in_(line_ids))
+        )
+        session.execute(delete(BilledFeeRow).where(BilledFeeRow.invoice_line_id.in_(line_ids)))
+    invoice.status = InvoiceStatus.VOIDED
+    invoice.voided_at = clock.now()
+    session.flush()
+    return invoice
+
+
+def record_payment(session: Session, invoice_id: uuid.UUID, command: NewPayment) -> PaymentRow:
+    invoice = get_invoice(session, invoice_id, for_update=True)
+    label = invoice.number or "draft"
+    if invoice.status not in OPEN_STATUSES:
+        raise Conflict(f"invoice {label} is {invoice.status}; payments go on issued, unpaid invoices")
+    if not check_places_for_currency(command.amount, invoice.currency):
+        raise InvalidInput(f"{command.amount} has more decimal places than {invoice.currency} has", field="amount")
+    ensure_not_locked(get_billing_rules(session), command.date, "date")
+    due = amount_due(invoice)
+    if command.amount > due:
+        raise InvalidInput(
+            f"the payment of {command.amount} {invoice.currency} is more than the {due} {invoice.currency} due "
+            f"on invoice {label}",
+            field="amount",
+        )
+    payment = PaymentRow(
+        invoice_id=invoice.id,
+        date=command.date,
+        amount=command.amount,
+        currency=invoice.currency,
+        method=command.method,
+        reference=command.reference,
+    )
+    session.add(payment)
+    invoice.amount_paid += command.amount
+    invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
+    session.flush()
+    return payment
+
+
+def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, command: NewCreditNote) -> CreditNoteRow:
+    """A credit note allocated to the invoice: for an amount shared over its lines, or for given lines."""
+    invoice = get_invoice(session, invoice_id, for_update=True)
+    label = invoice.number or "draft"
+    if invoice.status not in OPEN_STATUSES:
+        raise Conflict(f"invoice {label} is {invoice.status}; only an issued invoice with a balance can be credited")
+    credit_date = command.date or clock.today()
+    ensure_not_locked(get_billing_rules(session), credit_date, "date")
+    currency = invoice.currency
+    remaining = _creditable_by_line(session, invoice)
+    lines_by_id = {line.id: line for line in invoice.lines}
+
+    if command.amount is not None:
+        if not check_places_for_currency(command.amount, currency):
+            raise InvalidInput(f"{command.amount} has more decimal places than {currency} has", field="amount")
+        ids = [line.id for line in invoice.lines if remaining[line.id] > ZERO]
+        shares = dict(zip(ids, allocate(command.amount, [remaining[i] for i in ids], currency), strict=True))
+        requested_total = command.amount
+        field = "amount"
+    else:
+        assert command.lines is not None
+        shares = defaultdict(lambda: ZERO)
+        for index, credit in enumerate(command.lines):
+            if credit.line_id not in lines_by_id:
+                raise InvalidInput(f"line {credit.line_id} is not on invoice {label}", field=f"lines.{index}.line_id")
+            if not check_places_for_currency(credit.amount, currency):
+                raise InvalidInput(f"{credit.amount} has too many decimal places", field=f"lines.{index}.amount")
+            shares[credit.line_id] += credit.amount
+            if shares[credit.line_id] > remaining[credit.line_id]:
+                raise InvalidInput(
+                    f"line {credit.line_id} has {remaining[credit.line_id]} {currency} left to credit",
+                    field=f"lines.{index}.amount",
+                )
+        requested_total = sum(shares.values(), ZERO)
+        field = "lines"
+    due = amount_due(invoice)
+    if requested_total > due:
+        raise InvalidInput(
+            f"the credit of {requested_total} {currency} is more than the {due} {currency} due on invoice {label}",
+            field=field,
+        )
+
+    location = get_location(session, invoice.location_id)
+    number = take_number(session, location.id, "credit_note")
+    note = CreditNoteRow(
+        number=render_number(
+            location.credit_note_number_template, number, location_code=location.code, issue_date=credit_date
+        ),
+        invoice_id=invoice.id,
+        location_id=invoice.location_id,
+        customer_id=invoice.customer_id,
+        currency=currency,
+        date=credit_date,
+        reason=command.reason,
+        subtotal=ZERO,
+        tax_total=ZERO,
+        total=ZERO,
+    )
+    position = 0
+    for line in invoice.lines:
+        gross = shares.get(line.id, ZERO)
+        if gross == ZERO:
+            continue
+        # The tax credited keeps the line's own proportion of tax to gross.
+        tax = round_money(line.tax_amount * gross / line.gross_amount, currency) if line.gross_amount else ZERO
+        note.lines.append(
+            CreditNoteLineRow(
+                position=position,
+                invoice_line_id=line.id,
+                description=line.description,
+                net_amount=gross - tax,
+                tax_amount=tax,
+                gross_amount=gross,
+                account_code=line.account_code,
+                tax_rate_code=line.tax_rate_code,
+            )
+        )
+        position += 1
+    note.subtotal = sum((cl.net_amount for cl in note.lines), ZERO)
+    note.tax_total = sum((cl.tax_amount for cl in note.lines), ZERO)
+    note.total = sum((cl.gross_amount for cl in note.lines), ZERO)
+    session.add(note)
+    invoice.amount_credited += note.total
+    invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
+    session.flush()
+    return note
+
+
+def _creditable_by_line(session: Session, invoice: InvoiceRow) -> dict[uuid.UUID, Decimal]:
+    """Gross left to credit on each line. Summed here, not in SQL: SQLite keeps amounts as exact text."""
+    left = {line.id: line.gross_amount for line in invoice.lines}
+    credited = session.execute(
+        select(CreditNoteLineRow.invoice_line_id, CreditNoteLineRow.gross_amount)
+        .join(InvoiceLineRow, InvoiceLineRow.id == CreditNoteLineRow.invoice_line_id)
+        .where(InvoiceLineRow.invoice_id == invoice.id)
+    )
+    for line_id, gross in credited:
+        left[line_id] -= gross
+    return left
+
+
+def get_credit_note(session: Session, credit_note_id: uuid.UUID) -> CreditNoteRow:
+    row = session.get(CreditNoteRow, credit_note_id)
+    if row is None:
+        raise NotFound("credit note", credit_note_id)
+    return row

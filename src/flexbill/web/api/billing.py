@@ -1,0 +1,96 @@
+"""Billing rules and bill runs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from fastapi import APIRouter, Depends, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flexbill.billing import service
+from flexbill.bootstrap import Context
+from flexbill.catalog.service import tax_rate_terms
+from flexbill.catalog.store import TaxRateRow
+from flexbill.customers.store import CustomerRow
+from flexbill.invoicing.model import TaxRate
+from flexbill.invoicing.store import InvoiceRow
+from flexbill.validation import Command
+from flexbill.web.api.deps import DB, Now, context, require_read, require_write
+from flexbill.web.api.views import (
+    BillingRulesOut,
+    BillRunOut,
+    bill_run_out,
+    billing_rules_out,
+    invoice_out,
+    planned_invoice_out,
+)
+
+router = APIRouter()
+read = [Depends(require_read)]
+write = [Depends(require_write)]
+
+
+class NewBillRun(Command):
+    date: date
+    location_id: uuid.UUID | None = None
+    preview: bool = False
+
+
+@router.get("/settings/billing", dependencies=read, tags=["billing"])
+def get_billing_rules(db: DB) -> BillingRulesOut:
+    return billing_rules_out(service.get_billing_rules(db))
+
+
+@router.patch("/settings/billing", dependencies=write, tags=["billing"])
+def update_billing_rules(body: service.BillingRulesChanges, db: DB) -> BillingRulesOut:
+    return billing_rules_out(service.update_billing_rules(db, body))
+
+
+@router.post("/bill-runs", status_code=status.HTTP_201_CREATED, dependencies=write, tags=["billing"])
+def create_bill_run(body: NewBillRun, clock: Now, ctx: Context = Depends(context)) -> BillRunOut:
+    """Bill everything due on a billing day; with ``preview`` nothing is written. Running it again for the same
+    date bills only what was added since."""
+    if body.preview:
+        with ctx.sessions() as db:
+            result = service.preview_bill_run(db, body.date, body.location_id)
+            bill_to = bill_to_details(db, {inv.customer_id for inv in result.invoices})
+        return BillRunOut(
+            id=None,
+            date=result.date,
+            location_id=result.location_id,
+            preview=True,
+            invoice_count=len(result.invoices),
+            invoices=[planned_invoice_out(inv, bill_to[inv.customer_id]) for inv in result.invoices],
+        )
+    result = service.run_bill_run(ctx.sessions, clock, body.date, body.location_id)  # its own transaction
+    assert result.id is not None
+    with ctx.sessions() as db:
+        return read_bill_run(result.id, db, clock.today())
+
+
+@router.get("/bill-runs/{bill_run_id}", dependencies=read, tags=["billing"])
+def get_bill_run(bill_run_id: uuid.UUID, db: DB, clock: Now) -> BillRunOut:
+    return read_bill_run(bill_run_id, db, clock.today())
+
+
+def read_bill_run(bill_run_id: uuid.UUID, db: Session, today: date) -> BillRunOut:
+    run = service.get_bill_run(db, bill_run_id)
+    invoices = db.scalars(
+        select(InvoiceRow).where(InvoiceRow.bill_run_id == run.id).order_by(InvoiceRow.number, InvoiceRow.id)
+    ).all()
+    rates = tax_rates_by_id(db)
+    return bill_run_out(run, [invoice_out(inv, today, rates) for inv in invoices])
+
+
+def tax_rates_by_id(db: Session) -> dict[uuid.UUID, TaxRate]:
+    return {row.id: tax_rate_terms(row) for row in db.scalars(select(TaxRateRow))}
+
+
+def bill_to_details(db: Session, customer_ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, str | None]]:
+    rows = db.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids))).all() if customer_ids else []
+    return {
+        row.id: {"name": row.name, "email": row.email, "address": row.address(), "tax_number": row.tax_number}
+        for row in rows
+    }

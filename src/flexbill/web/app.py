@@ -1,0 +1,91 @@
+"""The web application: the JSON API under /api/v1 (the staff console and the portal join it later)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from flexbill import __version__
+from flexbill.bootstrap import Context
+from flexbill.errors import FlexbillError
+from flexbill.web.api import billing, catalog, customers, invoices
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(ctx: Context) -> FastAPI:
+    app = FastAPI(
+        title="flexbill API",
+        version=__version__,
+        description="Billing for flexible workspaces. Amounts are decimal strings; dates are YYYY-MM-DD; "
+        "end dates are inclusive. Authenticate with `Authorization: Bearer <api key>`.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.context = ctx
+    for router in (catalog.router, customers.router, billing.router, invoices.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_exception_handler(FlexbillError, _flexbill_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><title>flexbill</title><h1>flexbill</h1>"
+            f"<p>The API is at <a href='{API_PREFIX}/docs'>{API_PREFIX}/docs</a> "
+            f"(<a href='{API_PREFIX}/openapi.json'>OpenAPI</a>).</p>"
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def _error(
+    status_code: int, message: str, field: str | None, errors: list[dict[str, str | None]] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"message": message, "field": field}
+    body["errors"] = errors if errors is not None else [{"field": field, "message": message}]
+    return JSONResponse(status_code=status_code, content=body)
+
+
+def _flexbill_error(_request: Request, error: FlexbillError) -> JSONResponse:
+    message = f"{error.field}: {error.message}" if error.field else error.message
+    return _error(error.status_code, message, error.field)
+
+
+def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    errors: list[dict[str, str | None]] = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path")]
+        field = ".".join(location) or None
+        text = str(item.get("msg", "is not valid"))
+        text = text.removeprefix("Value error, ")
+        if item.get("type") == "missing":
+            text = "is required"
+        elif item.get("type") == "extra_forbidden":
+            text = "is not a field of this request"
+        errors.append({"field": field, "message": f"{field}: {text}" if field else text})
+    message = "; ".join(str(e["message"]) for e in errors) or "the request is not valid"
+    return _error(422, message, errors[0]["field"] if errors else None, errors)
+
+
+def _integrity_error(_request: Request, error: IntegrityError) -> JSONResponse:
+    return _error(409, f"the change conflicts with existing data ({error.orig.__class__.__name__})", None)
+
+
+def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    response = _error(error.status_code, str(error.detail), None)
+    for name, value in (error.headers or {}).items():
+        response.headers[name] = value
+    return response
