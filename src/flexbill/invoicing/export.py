@@ -37,7 +37,7 @@ class ExportFilter:
 def invoice_rows(session: Session, export: ExportFilter, batch: int = 500) -> Iterator[list[str]]:
     """The CSV rows, header first, invoices by location, issue date and number; streamed in batches."""
     yield list(COLUMNS)
-    codes = dict(session.execute(select(LocationRow.id, LocationRow.code)).tuples().all())
+    codes = {row[0]: row[1] for row in session.execute(select(LocationRow.id, LocationRow.code))}
     query = select(InvoiceRow).order_by(InvoiceRow.location_id, InvoiceRow.issue_date, InvoiceRow.number)
     if export.status is not None:
         query = query.where(InvoiceRow.status == export.status.value)
