@@ -18,8 +18,14 @@ from sqlalchemy import select
 
 from flexbill.bootstrap import Context, build_context
 from flexbill.errors import FlexbillError
+from flexbill.importing import ImportKind
 
-app = typer.Typer(help="flexbill: billing for flexible workspaces.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="flexbill: billing for flexible workspaces.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold API keys and customer data
+)
 api_keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Invoices.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports.", no_args_is_help=True)
@@ -172,10 +178,11 @@ def list_invoices(
             query = query.where(InvoiceRow.location_id == location_id)
         table = Table()
         for column in ("Number", "Customer", "Issued", "Due", "Status", "Total", "Due now"):
-            table.add_column(column, justify="right" if column in ("Total", "Due now") else "left")
+            numeric = column in ("Total", "Due now")
+            table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "Customer")
         today = ctx.clock.today()
         for invoice in db.scalars(query):
-            state = invoice.status + (" (overdue)" if is_overdue(invoice, today) else "")
+            state = invoice.status.replace("_", " ") + (", overdue" if is_overdue(invoice, today) else "")
             table.add_row(
                 invoice.number or "(draft)", invoice.bill_to_name, invoice.issue_date.isoformat(),
                 invoice.due_date.isoformat(), state, f"{invoice.total:,.2f} {invoice.currency}",
@@ -215,6 +222,88 @@ def export_invoices(
             handle.write(chunk)
             lines += chunk.count("\r\n")
     console.print(f"Wrote {max(lines - 1, 0)} invoice lines to {out}.")
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the sample space, then stop.")] = False,
+) -> None:
+    """Build a sample coworking space in a fresh embedded database, bill it, and serve the API."""
+    from flexbill.access.service import create_api_key
+    from flexbill.demo import build_demo_space
+    from flexbill.migrations import upgrade
+    from flexbill.settings import get_settings
+
+    settings = get_settings()
+    demo_dir = settings.data_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    database = demo_dir / "flexbill.sqlite3"
+    for stale in demo_dir.glob("flexbill.sqlite3*"):
+        stale.unlink()
+    settings = settings.model_copy(update={"database_url": f"sqlite:///{database}"})
+    ctx = build_context(settings)
+    upgrade(ctx.engine)
+    space = build_demo_space(ctx.sessions, ctx.clock)
+    with ctx.sessions() as db, db.begin():
+        key = create_api_key(db, "demo").key
+
+    table = Table(title=f"Sample space, bill run of {space.billing_day.isoformat()}")
+    for column in ("Location", "Currency", "Invoices", "Total"):
+        table.add_column(column, justify="right" if column in ("Invoices", "Total") else "left")
+    by_location: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for invoice in space.bill_run.invoices:
+        totals = by_location[(invoice.location.code, invoice.currency)]
+        totals[0] += 1
+        totals[1] += invoice.total
+    for (code, currency), (count, total) in sorted(by_location.items()):
+        table.add_row(code, currency, str(count), f"{total:,.2f}")
+    console.print(f"{space.customers} customers, {space.memberships} memberships and {space.fees} fees in {database}")
+    console.print(table)
+    url = f"http://{settings.host}:{port or settings.port}"
+    console.print(f"API key (read and write): [bold]{key}[/bold]", soft_wrap=True)
+    console.print(f"Try: curl -H 'Authorization: Bearer {key}' {url}/api/v1/invoices?limit=2", soft_wrap=True)
+    console.print(f"API reference: {url}/api/v1/docs")
+    if no_serve:
+        return
+    import uvicorn
+
+    from flexbill.web.app import create_app
+
+    uvicorn.run(create_app(ctx), host=settings.host, port=port or settings.port)
+
+
+@app.command("import")
+def import_csv(
+    kind: Annotated[ImportKind, typer.Argument(help="What the file holds.", case_sensitive=False)],
+    file: Annotated[
+        Path, typer.Argument(help="A CSV file, UTF-8 (columns in docs/import.md).", exists=True, dir_okay=False)
+    ],
+) -> None:
+    """Import customers, memberships or one-off fees from a CSV file: every row, or nothing if any row is bad."""
+    from flexbill.importing import ImportRejected, import_file
+
+    ctx = _context()
+    try:
+        with ctx.sessions() as db, db.begin():
+            report = import_file(db, kind, file)
+    except ImportRejected as rejected:
+        table = Table(title=f"Problems in {file}", title_justify="left")
+        table.add_column("Row", justify="right", no_wrap=True)
+        table.add_column("Column", no_wrap=True)
+        table.add_column("Problem")
+        for problem in rejected.problems:
+            table.add_row("file" if problem.row is None else str(problem.row), problem.column or "", problem.message)
+        errors.print(table, highlight=False)
+        rows = len({problem.row for problem in rejected.problems})
+        count = len(rejected.problems)
+        raise _fail(
+            f"nothing was imported: {count} problem{'s' * (count != 1)} in {rows} row{'s' * (rows != 1)}. "
+            "Correct the file and import all of it again."
+        ) from None
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+    console.print(f"{report.summary()}.", highlight=False)
 
 
 def _parse_date(value: str, option: str) -> date:

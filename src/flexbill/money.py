@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 # Minor units of the currencies whose exponent is not 2 (ISO 4217). Everything else has cents.
 _MINOR_UNITS: dict[str, int] = {
@@ -29,6 +30,7 @@ def minor_unit(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), 2)
 
 
+@lru_cache(maxsize=256)
 def quantum(currency: str) -> Decimal:
     """The smallest amount of ``currency``: ``Decimal('0.01')`` for GBP, ``Decimal('1')`` for JPY."""
     return Decimal(1).scaleb(-minor_unit(currency))
@@ -128,6 +130,29 @@ def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[
     result = [sign * p for p in parts]
     assert sum(result, ZERO) == total, "allocation must sum to the whole"
     return result
+
+
+def allocate_exact(total: Decimal, exact_shares: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Round exact shares (of any sign) to the minor unit so that they sum to ``total``, their rounded sum.
+
+    Each share is rounded down (towards minus infinity); the units left over go one by one to the shares with the
+    largest remainders (ties to the earliest). Used where every part has its own exact value, such as each line's
+    exact tax under per-document rounding.
+
+    >>> allocate_exact(Decimal("11.45"), [Decimal("3.759"), Decimal("3.8415"), Decimal("3.8445")], "NZD")
+    [Decimal('3.76'), Decimal('3.84'), Decimal('3.85')]
+    """
+    unit = quantum(currency)
+    if total != round_money(total, currency):
+        raise ValueError(f"{total} is not rounded to the minor unit of {currency}")
+    parts = [share.quantize(unit, rounding=ROUND_FLOOR) for share in exact_shares]
+    leftover = (total - sum(parts, ZERO)) / unit
+    if leftover != leftover.to_integral_value() or not 0 <= leftover <= len(parts):
+        raise ValueError(f"{total} is not the rounded sum of the shares {list(exact_shares)}")
+    by_remainder = sorted(range(len(parts)), key=lambda i: (-(exact_shares[i] - parts[i]), i))
+    for i in by_remainder[: int(leftover)]:
+        parts[i] += unit
+    return parts
 
 
 def format_amount(amount: Decimal, currency: str) -> str:

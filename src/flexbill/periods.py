@@ -13,8 +13,10 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
+from functools import lru_cache
 
 
+@lru_cache(maxsize=65536)  # a bill run asks for the same few grid dates over and over
 def add_months(day: date, months: int) -> date:
     """The same day of the month ``months`` later, clamped to the month's last day (31 Jan + 1 -> 28/29 Feb)."""
     month_index = day.year * 12 + (day.month - 1) + months
@@ -66,6 +68,17 @@ def from_inclusive(first_day: date, last_day: date | None) -> tuple[date, date |
     return first_day, last_day + timedelta(days=1)
 
 
+def exclusive_end(last_day: date | None) -> date | None:
+    """The day after an inclusive last day (``None``, open-ended, stays ``None``)."""
+    return None if last_day is None else last_day + timedelta(days=1)
+
+
+def inclusive_end(end_exclusive: date | None) -> date | None:
+    """The last day of a half-open end (``None``, open-ended, stays ``None``)."""
+    return None if end_exclusive is None else end_exclusive - timedelta(days=1)
+
+
+@lru_cache(maxsize=65536)
 def grid_date_on_or_before(day: date, billing_day: int) -> date:
     """The latest billing day on or before ``day``."""
     _check_billing_day(billing_day)
@@ -79,6 +92,7 @@ def is_billing_day(day: date, billing_day: int) -> bool:
     return day.day == billing_day
 
 
+@lru_cache(maxsize=65536)
 def block_containing(day: date, anchor: date, interval_months: int) -> Period:
     """The billing block of ``interval_months`` months, counted from ``anchor``, that holds ``day``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from zoneinfo import available_timezones
@@ -11,10 +12,12 @@ from pydantic import BaseModel as _BaseModel
 
 from flexbill.money import minor_unit, quantum
 
+_JSON_KINDS: dict[type, str] = {type(None): "null", dict: "an object", list: "an array"}
+
 
 def _decimal_from_wire(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError('expected a decimal string such as "12.50", not a boolean')
+        raise ValueError('amounts are decimal strings such as "12.50", not a boolean')
     if isinstance(value, float):
         raise ValueError(f'amounts are decimal strings such as "12.50", not the JSON number {value!r}')
     if isinstance(value, str):
@@ -25,7 +28,10 @@ def _decimal_from_wire(value: Any) -> Any:
         if not parsed.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
         return parsed
-    return value
+    if isinstance(value, int | Decimal):
+        return value
+    kind = _JSON_KINDS.get(type(value), type(value).__name__)
+    raise ValueError(f'amounts are decimal strings such as "12.50", not {kind}')
 
 
 def _at_most_places(places: int) -> AfterValidator:
@@ -86,13 +92,24 @@ Currency = Annotated[str, AfterValidator(_currency)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Country = Annotated[str, AfterValidator(_country)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Code = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")
-]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-]
+_CODE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _code(value: str) -> str:
+    if not _CODE.match(value):
+        raise ValueError(f"{value!r} is not a code: use letters, digits, '.', '_' and '-' only (e.g. LON-1)")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address such as billing@example.com")
+    return value
+
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), AfterValidator(_code)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320), AfterValidator(_email)]
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 

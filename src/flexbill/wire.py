@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from flexbill.money import minor_unit, round_money
+from flexbill.periods import inclusive_end
 
 
 def amount(value: Decimal, currency: str) -> str:
@@ -32,4 +33,5 @@ def plain_price(value: Decimal) -> str:
 
 
 def last_day(end_exclusive: date | None) -> date | None:
-    return None if end_exclusive is None else end_exclusive - timedelta(days=1)
+    """End dates go on the wire inclusive: the last day."""
+    return inclusive_end(end_exclusive)

@@ -23,9 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
+from typing import NamedTuple
 
 from flexbill.invoicing.model import InvoiceStatus, LineTax, TaxRate, TaxRounding, tax_lines
 from flexbill.money import ZERO, round_money
@@ -118,7 +120,8 @@ class MembershipToBill:
     tax_rate: TaxRate
     discount_type: DiscountType | None = None
     discount_value: Decimal | None = None
-    billed_through: date | None = None  # end of the coverage already billed
+    billed_through: date | None = None  # end of the billed coverage that runs on from the start
+    billed_later: tuple[Period, ...] = ()  # billed coverage after a gap (an earlier invoice voided)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +137,7 @@ class FeeToBill:
     tax_rate: TaxRate
 
 
-@dataclass(frozen=True, slots=True)
-class MembershipCharge:
+class MembershipCharge(NamedTuple):
     """One block (or part of one) of a membership to bill."""
 
     block: Period
@@ -144,8 +146,9 @@ class MembershipCharge:
     fraction: Fraction  # 1 for a whole block
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedLine:
+class PlannedLine(NamedTuple):
+    """A line of a planned invoice. (Named tuples here: a bill run makes hundreds of thousands of lines.)"""
+
     kind: LineKind
     description: str
     quantity: Decimal
@@ -161,8 +164,7 @@ class PlannedLine:
     fee_id: uuid.UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PricedLine:
+class PricedLine(NamedTuple):
     line: PlannedLine
     tax: LineTax
 
@@ -208,32 +210,47 @@ def membership_charges(membership: MembershipToBill, run_date: date, billing_day
 
     Worked example (billing day 1, monthly, ``first_invoice``): a membership from 10 Nov 2026 with nothing
     billed, run of 1 Dec 2026 -> [10 Nov, 1 Dec) at 21/30 (catch-up) and [1 Dec, 1 Jan) at 1.
+
+    Coverage already billed is skipped: what runs on from the start (``billed_through``) and any later islands
+    (``billed_later``, left when an earlier invoice was voided and its period released), so a gap is billed
+    again as catch-up and nothing is billed twice.
     """
     horizon = add_months(run_date, 1)
     anchor = grid_date_on_or_before(membership.start, billing_day)
     end = membership.end_exclusive
     cursor = membership.billed_through or membership.start
+    later = sorted(membership.billed_later)
     charges: list[MembershipCharge] = []
-    while end is None or cursor < end:
+    while True:
+        while later and later[0].start <= cursor:
+            cursor = max(cursor, later.pop(0).end)
+        if end is not None and cursor >= end:
+            break
         block = block_containing(cursor, anchor, membership.interval_months)
         if block.start >= horizon:
             break
-        active = Period(cursor, block.end if end is None else min(block.end, end))
+        limit = block.end if end is None else min(block.end, end)
+        cut_short = bool(later) and later[0].start < limit
+        if cut_short:
+            limit = later[0].start
+        active = Period(cursor, limit)
         if membership.proration is Proration.NONE:
-            coverage = Period(cursor, block.end)
-            realigning = cursor not in (membership.start, block.start)  # the billing day moved since last run
-            fraction = proration(active, block) if realigning else Fraction(1)
+            coverage = Period(cursor, limit if cut_short else block.end)
+            # Whole blocks, except a stub left by a moved billing day or a gap narrower than a block.
+            partial_stub = cut_short or cursor not in (membership.start, block.start)
+            fraction = proration(active, block) if partial_stub else Fraction(1)
         else:
             coverage = active
             fraction = proration(active, block)
         charges.append(MembershipCharge(block=block, active=active, coverage=coverage, fraction=fraction))
         cursor = coverage.end
 
-    if membership.proration is Proration.SECOND_INVOICE and membership.billed_through is None and charges:
+    first_billing = membership.billed_through is None and not membership.billed_later
+    if membership.proration is Proration.SECOND_INVOICE and first_billing and len(charges) == 1:
         first = charges[0]
         partial_first_block = first.active.start > first.block.start
         continues = end is None or end > first.block.end
-        if partial_first_block and continues and len(charges) == 1:
+        if partial_first_block and continues:
             return []  # held back: billed with the next block, on the next run
     return charges
 
@@ -243,7 +260,7 @@ def membership_line(membership: MembershipToBill, charge: MembershipCharge, curr
     unit_price = membership.price
     if prorated:
         exact = membership.price * charge.fraction.numerator / charge.fraction.denominator
-        unit_price = exact.quantize(UNIT_PRICE_PLACES)
+        unit_price = exact.quantize(UNIT_PRICE_PLACES, rounding=ROUND_HALF_UP)
     before_discount = round_money(membership.quantity * unit_price, currency)
     discount_rate: Decimal | None = None
     if membership.discount_type is DiscountType.PERCENT and membership.discount_value:
@@ -313,27 +330,30 @@ def plan_bill_run(
     """The invoices the bill run for ``run_date`` creates. Deterministic: same input, same invoices, same order.
 
     ``memberships`` and ``fees`` are the candidates (active memberships, unbilled fees); what they already had
-    billed is in ``billed_through``. Running the plan on its own output's coverage yields nothing.
+    billed is in ``billed_through`` and ``billed_later``. Running the plan on its own output's coverage yields nothing.
     """
     billing_period(run_date, rules)  # validates the date
-    groups: dict[tuple[uuid.UUID, uuid.UUID, str], list[tuple[tuple[object, ...], PlannedLine]]] = defaultdict(list)
+    groups: dict[tuple[uuid.UUID, uuid.UUID, LineKind | None], list[tuple[tuple[object, ...], PlannedLine]]]
+    groups = defaultdict(list)
+    separate = rules.grouping is Grouping.SEPARATE
 
-    def group_key(customer_id: uuid.UUID, location_id: uuid.UUID, kind: LineKind) -> tuple[uuid.UUID, uuid.UUID, str]:
-        split = kind.value if rules.grouping is Grouping.SEPARATE else ""
-        return (customer_id, location_id, split)
+    def group_key(
+        customer_id: uuid.UUID, location_id: uuid.UUID, kind: LineKind
+    ) -> tuple[uuid.UUID, uuid.UUID, LineKind | None]:
+        return (customer_id, location_id, kind if separate else None)
 
     for membership in memberships:
         currency = locations[membership.location_id].currency
         for charge in membership_charges(membership, run_date, rules.billing_day):
             line = membership_line(membership, charge, currency)
-            order = (0, charge.active.start, membership.plan_name, str(membership.id))
+            order = (0, charge.active.start, membership.plan_name, membership.id)
             groups[group_key(membership.customer_id, membership.location_id, line.kind)].append((order, line))
 
     for fee in fees:
         if fee.date >= run_date:
             continue  # arrears: only fees dated before the billing day
         line = fee_line(fee, locations[fee.location_id].currency)
-        order = (1, fee.date, fee.description, str(fee.id))
+        order = (1, fee.date, fee.description, fee.id)
         groups[group_key(fee.customer_id, fee.location_id, line.kind)].append((order, line))
 
     status = InvoiceStatus.DRAFT if rules.issue_mode is IssueMode.DRAFT else InvoiceStatus.AWAITING_PAYMENT
@@ -353,10 +373,12 @@ def plan_bill_run(
                 lines=price_invoice(lines, location, rules.tax_rounding),
             )
         )
-    invoices.sort(key=lambda inv: (inv.location.code, str(inv.customer_id), inv.lines[0].line.kind.value))
+    # Per location and customer; with separate grouping the memberships' invoice comes before the fees'.
+    invoices.sort(key=lambda inv: (inv.location.code, inv.customer_id, inv.lines[0].line.kind is LineKind.FEE))
     return invoices
 
 
+@lru_cache(maxsize=4096)
 def _human_period(period: Period) -> str:
     first, last = period.start, period.last_day
     if first == last:

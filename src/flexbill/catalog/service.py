@@ -28,8 +28,8 @@ class NewLocation(Command):
     currency: Currency
     timezone: TimeZone = "UTC"
     prices_include_tax: bool = False
-    invoice_number_template: str = "INV-{number:05}"
-    credit_note_number_template: str = "CN-{number:05}"
+    invoice_number_template: Annotated[str, Field(max_length=60)] = "INV-{number:05}"
+    credit_note_number_template: Annotated[str, Field(max_length=60)] = "CN-{number:05}"
 
     _check_invoice_template = field_validator("invoice_number_template")(_template)
     _check_credit_template = field_validator("credit_note_number_template")(_template)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from flexbill.billing.store import BilledMembershipPeriodRow
 from flexbill.catalog.service import get_location, get_plan, get_revenue_account, get_tax_rate
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
 from flexbill.errors import Conflict, InvalidInput, NotFound
+from flexbill.periods import exclusive_end, inclusive_end
 from flexbill.validation import (
     Command,
     Country,
@@ -26,7 +27,6 @@ from flexbill.validation import (
     NonNegativePrice,
     OptionalText,
     Percent,
-    Price,
     Quantity,
 )
 
@@ -85,14 +85,23 @@ class NewMembership(Command):
     quantity: Quantity = Decimal(1)
     price: NonNegativePrice | None = None
     discount_type: Literal["percent", "amount"] | None = None
-    discount_value: Percent | None = None
+    discount_value: Percent | None = Field(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _coherent(self) -> NewMembership:
-        if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
-        _check_discount(self.discount_type, self.discount_value)
-        return self
+    # Field validators rather than one model validator, so that each error names its field.
+    @field_validator("end_date")
+    @classmethod
+    def _ends_after_start(cls, end: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start_date")
+        if end is not None and start is not None and end < start:
+            raise ValueError(f"end_date {end} is before start_date {start}")
+        return end
+
+    @field_validator("discount_value")
+    @classmethod
+    def _discount_complete(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if "discount_type" in info.data:  # a wrong discount_type has its own error already
+            _check_discount(info.data["discount_type"], value)
+        return value
 
 
 class MembershipChanges(Command):
@@ -110,7 +119,7 @@ class NewFee(Command):
     date: dt.date
     description: Annotated[str, Field(min_length=1, max_length=500)]
     quantity: Quantity = Decimal(1)
-    unit_price: Price
+    unit_price: NonNegativePrice  # a refund or goodwill is a credit note, never a negative fee
     revenue_account_id: uuid.UUID
     tax_rate_id: uuid.UUID | None = None
     currency: Currency | None = None
@@ -172,7 +181,7 @@ def create_membership(session: Session, command: NewMembership) -> MembershipRow
         plan_id=command.plan_id,
         location_id=command.location_id,
         start_date=command.start_date,
-        end_exclusive=_exclusive(command.end_date),
+        end_exclusive=exclusive_end(command.end_date),
         quantity=command.quantity,
         price=command.price,
         discount_type=command.discount_type,
@@ -190,28 +199,27 @@ def update_membership(session: Session, membership_id: uuid.UUID, changes: Membe
     rules = get_billing_rules(session)
     if "quantity" in values and values["quantity"] is None:
         raise InvalidInput("quantity cannot be empty", field="quantity")
-    if "start_date" in values:
-        new_start = values["start_date"]
-        if new_start is None:
-            raise InvalidInput("start_date cannot be empty", field="start_date")
-        if new_start != row.start_date:
-            billed = session.scalar(
-                select(BilledMembershipPeriodRow.id).where(BilledMembershipPeriodRow.membership_id == row.id).limit(1)
+    new_start: date | None = values.get("start_date", row.start_date)
+    if new_start is None:
+        raise InvalidInput("start_date cannot be empty", field="start_date")
+    new_end: date | None = values["end_date"] if "end_date" in values else inclusive_end(row.end_exclusive)
+    if new_end is not None and new_end < new_start:
+        if "end_date" in values:
+            raise InvalidInput(f"end_date {new_end} is before start_date {new_start}", field="end_date")
+        raise InvalidInput(f"start_date {new_start} is after the membership's end date {new_end}", field="start_date")
+    if new_start != row.start_date:
+        billed = session.scalar(
+            select(BilledMembershipPeriodRow.id).where(BilledMembershipPeriodRow.membership_id == row.id).limit(1)
+        )
+        if billed is not None:
+            raise Conflict(
+                "this membership has been invoiced, so its start date cannot change; end it and create a new one",
+                field="start_date",
             )
-            if billed is not None:
-                raise Conflict(
-                    "this membership has been invoiced, so its start date cannot change; end it and create a new one",
-                    field="start_date",
-                )
-            ensure_not_locked(rules, new_start, "start_date")
-            row.start_date = new_start
-    if "end_date" in values:
-        new_end = values["end_date"]
-        if new_end is not None:
-            if new_end < row.start_date:
-                raise InvalidInput(f"end_date {new_end} is before start_date {row.start_date}", field="end_date")
-            ensure_not_locked(rules, new_end, "end_date")
-        row.end_exclusive = _exclusive(new_end)
+        ensure_not_locked(rules, new_start, "start_date")
+    if "end_date" in values and new_end is not None:
+        ensure_not_locked(rules, new_end, "end_date")
+    row.start_date, row.end_exclusive = new_start, exclusive_end(new_end)
     discount_type = values.get("discount_type", row.discount_type)
     discount_value = values.get("discount_value", row.discount_value)
     try:
@@ -260,7 +268,3 @@ def get_fee(session: Session, fee_id: uuid.UUID) -> FeeRow:
     if row is None:
         raise NotFound("fee", fee_id)
     return row
-
-
-def _exclusive(last_day: date | None) -> date | None:
-    return None if last_day is None else last_day + timedelta(days=1)

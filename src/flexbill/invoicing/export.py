@@ -31,7 +31,7 @@ class ExportFilter:
     issued_from: date | None = None
     issued_to: date | None = None  # inclusive
     location_id: uuid.UUID | None = None
-    status: InvoiceStatus | None = None  # default: every issued invoice (drafts left out)
+    status: InvoiceStatus | None = None  # default: every issued invoice that stands (drafts and voided left out)
 
 
 def invoice_rows(session: Session, export: ExportFilter, batch: int = 500) -> Iterator[list[str]]:
@@ -42,7 +42,7 @@ def invoice_rows(session: Session, export: ExportFilter, batch: int = 500) -> It
     if export.status is not None:
         query = query.where(InvoiceRow.status == export.status.value)
     else:
-        query = query.where(InvoiceRow.status != InvoiceStatus.DRAFT.value)
+        query = query.where(InvoiceRow.status.not_in([InvoiceStatus.DRAFT.value, InvoiceStatus.VOIDED.value]))
     if export.issued_from is not None:
         query = query.where(InvoiceRow.issue_date >= export.issued_from)
     if export.issued_to is not None:

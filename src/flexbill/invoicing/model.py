@@ -17,12 +17,13 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
-from flexbill.money import ZERO, allocate, round_money
+from flexbill.money import ZERO, allocate_exact, round_money
 
 HUNDRED = Decimal(100)
 
@@ -57,14 +58,15 @@ class TaxRate:
     code: str
     name: str
     components: tuple[TaxComponent, ...]
+    rate: Decimal = field(init=False)  # the sum of the components, computed once
 
-    @property
-    def rate(self) -> Decimal:
-        return sum((c.rate for c in self.components), ZERO)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", sum((c.rate for c in self.components), ZERO))
 
 
-@dataclass(frozen=True, slots=True)
-class LineTax:
+class LineTax(NamedTuple):
+    """A line's net, tax and gross. (A named tuple: a bill run makes hundreds of thousands of them.)"""
+
     net: Decimal
     tax: Decimal
     gross: Decimal
@@ -85,6 +87,46 @@ def tax_on_amount(amount: Decimal, rate: Decimal, *, inclusive: bool, currency: 
     return LineTax(net=amount, tax=tax, gross=amount + tax)
 
 
+def component_taxes(
+    amounts: Sequence[tuple[Decimal, TaxRate]],
+    *,
+    inclusive: bool,
+    rounding: TaxRounding,
+    currency: str,
+) -> list[tuple[Decimal, ...]]:
+    """The tax of each component of each line's rate, rounded, in order.
+
+    Each component is taxed on its own, as tax authorities and accounting systems do with combined rates (GST 5%
+    + QST 9.975% on 10.10: 0.51 + 1.01, not 1.51 split after the fact). With ``per_line`` rounding each
+    component of each line is rounded on its own; with ``per_document`` the exact taxes of all lines with the
+    same rate and component are summed and rounded once, then shared back over those lines by largest
+    remainder of their exact taxes (so credits, lines of negative amount, keep their own rate too).
+    """
+    for amount, _ in amounts:
+        if amount != round_money(amount, currency):
+            raise ValueError(f"line amount {amount} is not rounded to {currency}")
+    exact = [_exact_component_taxes(amount, rate, inclusive) for amount, rate in amounts]
+    if rounding is TaxRounding.PER_LINE:
+        return [tuple(round_money(tax, currency) for tax in line) for line in exact]
+
+    rounded = [list(line) for line in exact]
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for index, (_, rate) in enumerate(amounts):
+        for position in range(len(rate.components)):
+            groups[(rate.code, position)].append(index)
+    for (_, position), indexes in groups.items():
+        shares = [exact[i][position] for i in indexes]
+        document_tax = round_money(sum(shares, ZERO), currency)
+        for i, tax in zip(indexes, allocate_exact(document_tax, shares, currency), strict=True):
+            rounded[i][position] = tax
+    return [tuple(line) for line in rounded]
+
+
+def _exact_component_taxes(amount: Decimal, rate: TaxRate, inclusive: bool) -> tuple[Decimal, ...]:
+    base = amount * HUNDRED / (HUNDRED + rate.rate) if inclusive else amount
+    return tuple(base * component.rate / HUNDRED for component in rate.components)
+
+
 def tax_lines(
     amounts: Sequence[tuple[Decimal, TaxRate]],
     *,
@@ -93,38 +135,12 @@ def tax_lines(
     currency: str,
 ) -> list[LineTax]:
     """Net, tax and gross of every line, in order. ``amounts`` are rounded line amounts in the price basis."""
-    for amount, _ in amounts:
-        if amount != round_money(amount, currency):
-            raise ValueError(f"line amount {amount} is not rounded to {currency}")
-    if rounding is TaxRounding.PER_LINE:
-        return [tax_on_amount(a, r.rate, inclusive=inclusive, currency=currency) for a, r in amounts]
-
-    result: list[LineTax | None] = [None] * len(amounts)
-    by_rate: dict[Decimal, list[int]] = defaultdict(list)
-    for index, (_, tax_rate) in enumerate(amounts):
-        by_rate[tax_rate.rate].append(index)
-    for percent, indexes in by_rate.items():
-        line_amounts = [amounts[i][0] for i in indexes]
-        document = tax_on_amount(sum(line_amounts, ZERO), percent, inclusive=inclusive, currency=currency)
-        shares = _allocate_signed(document.tax, line_amounts, currency)
-        for i, amount, tax in zip(indexes, line_amounts, shares, strict=True):
-            result[i] = (
-                LineTax(net=amount - tax, tax=tax, gross=amount)
-                if inclusive
-                else LineTax(net=amount, tax=tax, gross=amount + tax)
-            )
-    return [line for line in result if line is not None]
-
-
-def _allocate_signed(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Largest-remainder allocation that also accepts negative lines (credits) by weighting their magnitude."""
-    if all(w >= 0 for w in weights) or all(w <= 0 for w in weights):
-        return allocate(total, [abs(w) for w in weights], currency)
-    # Mixed signs: compute each line on its own, then put the rounding difference on the largest line.
-    parts = [round_money(total * w / sum(weights, ZERO), currency) if sum(weights, ZERO) else ZERO for w in weights]
-    largest = max(range(len(weights)), key=lambda i: abs(weights[i]))
-    parts[largest] += total - sum(parts, ZERO)
-    return parts
+    taxes = component_taxes(amounts, inclusive=inclusive, rounding=rounding, currency=currency)
+    result = []
+    for (amount, _), components in zip(amounts, taxes, strict=True):
+        tax = sum(components, ZERO)
+        result.append(LineTax(amount - tax, tax, amount) if inclusive else LineTax(amount, tax, amount + tax))
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,20 +152,29 @@ class TaxBreakdownRow:
     tax_amount: Decimal
 
 
-def tax_breakdown(lines: Sequence[tuple[TaxRate, LineTax]], currency: str) -> list[TaxBreakdownRow]:
-    """Tax per rate and component, as printed under an invoice's lines. Components share their rate's tax by
-    largest remainder in proportion to their percentages, so the rows add up to the invoice's tax total."""
-    grouped: dict[str, tuple[TaxRate, Decimal, Decimal]] = {}
-    for rate, line in lines:
-        _, net, tax = grouped.get(rate.code, (rate, ZERO, ZERO))
-        grouped[rate.code] = (rate, net + line.net, tax + line.tax)
+def tax_breakdown(
+    amounts: Sequence[tuple[Decimal, TaxRate]],
+    *,
+    inclusive: bool,
+    rounding: TaxRounding,
+    currency: str,
+) -> list[TaxBreakdownRow]:
+    """Tax per rate and component, as printed under an invoice's lines: the same computation as the lines', so
+    the rows add up to the invoice's tax total. ``taxable_amount`` is the net of the lines at that rate."""
+    lines = tax_lines(amounts, inclusive=inclusive, rounding=rounding, currency=currency)
+    taxes = component_taxes(amounts, inclusive=inclusive, rounding=rounding, currency=currency)
+    rates: dict[str, TaxRate] = {}
+    nets: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    sums: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
+    for (_, rate), line, components in zip(amounts, lines, taxes, strict=True):
+        rates[rate.code] = rate
+        nets[rate.code] += line.net
+        for position, tax in enumerate(components):
+            sums[(rate.code, position)] += tax
     rows: list[TaxBreakdownRow] = []
-    for code in sorted(grouped):
-        rate, net, tax = grouped[code]
-        components = rate.components or (TaxComponent(rate.name, ZERO),)
-        shares = _allocate_signed(tax, [c.rate for c in components], currency)
-        for component, share in zip(components, shares, strict=True):
-            rows.append(TaxBreakdownRow(code, component.name, component.rate, net, share))
+    for code in sorted(rates):
+        for position, component in enumerate(rates[code].components):
+            rows.append(TaxBreakdownRow(code, component.name, component.rate, nets[code], sums[(code, position)]))
     return rows
 
 

@@ -5,21 +5,32 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from flexbill.billing.service import ensure_not_locked, get_billing_rules
 from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
-from flexbill.catalog.service import get_location
+from flexbill.catalog.service import get_location, tax_rate_terms
+from flexbill.catalog.store import TaxRateRow
 from flexbill.clock import Clock
 from flexbill.customers.store import CustomerRow
 from flexbill.errors import Conflict, InvalidInput, NotFound
-from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus, render_number, status_after_settlement
+from flexbill.invoicing.model import (
+    OPEN_STATUSES,
+    InvoiceStatus,
+    TaxComponent,
+    TaxRate,
+    TaxRounding,
+    render_number,
+    status_after_settlement,
+    tax_lines,
+)
 from flexbill.invoicing.store import (
     CreditNoteLineRow,
     CreditNoteRow,
@@ -28,7 +39,7 @@ from flexbill.invoicing.store import (
     NumberSequenceRow,
     PaymentRow,
 )
-from flexbill.money import ZERO, allocate, round_money
+from flexbill.money import ZERO, allocate
 from flexbill.validation import Command, PositiveAmount, check_places_for_currency
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
@@ -47,16 +58,17 @@ class CreditLine(Command):
 
 
 class NewCreditNote(Command):
-    amount: PositiveAmount | None = None  # gross; shared over the invoice's lines in proportion
     lines: Annotated[list[CreditLine], Field(min_length=1)] | None = None
+    amount: PositiveAmount | None = Field(default=None, validate_default=True)  # gross, shared over the lines
     reason: Reason
-    date: dt.date | None = None  # default: today
+    date: dt.date | None = None  # default: today, or the invoice's date if that is later
 
-    @model_validator(mode="after")
-    def _one_of(self) -> NewCreditNote:
-        if (self.amount is None) == (self.lines is None):
-            raise ValueError("give either amount or lines, not both and not neither")
-        return self
+    @field_validator("amount")
+    @classmethod
+    def _amount_or_lines(cls, amount: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if "lines" in info.data and (amount is None) == (info.data["lines"] is None):
+            raise ValueError("give either amount (shared over the invoice's lines) or lines, not both, not neither")
+        return amount
 
 
 class VoidRequest(Command):
@@ -148,6 +160,7 @@ def record_payment(session: Session, invoice_id: uuid.UUID, command: NewPayment)
     if not check_places_for_currency(command.amount, invoice.currency):
         raise InvalidInput(f"{command.amount} has more decimal places than {invoice.currency} has", field="amount")
     ensure_not_locked(get_billing_rules(session), command.date, "date")
+    _ensure_not_before_issue(invoice, command.date)
     due = amount_due(invoice)
     if command.amount > due:
         raise InvalidInput(
@@ -176,17 +189,19 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
     label = invoice.number or "draft"
     if invoice.status not in OPEN_STATUSES:
         raise Conflict(f"invoice {label} is {invoice.status}; only an issued invoice with a balance can be credited")
-    credit_date = command.date or clock.today()
+    credit_date = command.date or max(clock.today(), invoice.issue_date)
     ensure_not_locked(get_billing_rules(session), credit_date, "date")
+    _ensure_not_before_issue(invoice, credit_date)
     currency = invoice.currency
     remaining = _creditable_by_line(session, invoice)
+    left_to_credit = {line_id: balance.gross for line_id, balance in remaining.items()}
     lines_by_id = {line.id: line for line in invoice.lines}
 
     if command.amount is not None:
         if not check_places_for_currency(command.amount, currency):
             raise InvalidInput(f"{command.amount} has more decimal places than {currency} has", field="amount")
-        ids = [line.id for line in invoice.lines if remaining[line.id] > ZERO]
-        shares = dict(zip(ids, allocate(command.amount, [remaining[i] for i in ids], currency), strict=True))
+        ids = [line.id for line in invoice.lines if left_to_credit[line.id] > ZERO]
+        shares = dict(zip(ids, allocate(command.amount, [left_to_credit[i] for i in ids], currency), strict=True))
         requested_total = command.amount
         field = "amount"
     else:
@@ -198,9 +213,9 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
             if not check_places_for_currency(credit.amount, currency):
                 raise InvalidInput(f"{credit.amount} has too many decimal places", field=f"lines.{index}.amount")
             shares[credit.line_id] += credit.amount
-            if shares[credit.line_id] > remaining[credit.line_id]:
+            if shares[credit.line_id] > left_to_credit[credit.line_id]:
                 raise InvalidInput(
-                    f"line {credit.line_id} has {remaining[credit.line_id]} {currency} left to credit",
+                    f"line {credit.line_id} has {left_to_credit[credit.line_id]} {currency} left to credit",
                     field=f"lines.{index}.amount",
                 )
         requested_total = sum(shares.values(), ZERO)
@@ -228,13 +243,13 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
         tax_total=ZERO,
         total=ZERO,
     )
+    taxes = _credit_taxes(session, invoice, shares, remaining)
     position = 0
     for line in invoice.lines:
         gross = shares.get(line.id, ZERO)
         if gross == ZERO:
             continue
-        # The tax credited keeps the line's own proportion of tax to gross.
-        tax = round_money(line.tax_amount * gross / line.gross_amount, currency) if line.gross_amount else ZERO
+        tax = taxes[line.id]
         note.lines.append(
             CreditNoteLineRow(
                 position=position,
@@ -258,17 +273,72 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
     return note
 
 
-def _creditable_by_line(session: Session, invoice: InvoiceRow) -> dict[uuid.UUID, Decimal]:
-    """Gross left to credit on each line. Summed here, not in SQL: SQLite keeps amounts as exact text."""
-    left = {line.id: line.gross_amount for line in invoice.lines}
+def _ensure_not_before_issue(invoice: InvoiceRow, day: dt.date) -> None:
+    if day < invoice.issue_date:
+        raise InvalidInput(
+            f"{day.isoformat()} is before invoice {invoice.number}'s issue date {invoice.issue_date.isoformat()}",
+            field="date",
+        )
+
+
+class _LineBalance(NamedTuple):
+    gross: Decimal  # left to credit
+    tax: Decimal  # of which tax
+
+
+def _creditable_by_line(session: Session, invoice: InvoiceRow) -> dict[uuid.UUID, _LineBalance]:
+    """Gross and tax left to credit on each line. Summed here, not in SQL: SQLite keeps amounts as exact text."""
+    left = {line.id: _LineBalance(line.gross_amount, line.tax_amount) for line in invoice.lines}
     credited = session.execute(
-        select(CreditNoteLineRow.invoice_line_id, CreditNoteLineRow.gross_amount)
+        select(CreditNoteLineRow.invoice_line_id, CreditNoteLineRow.gross_amount, CreditNoteLineRow.tax_amount)
         .join(InvoiceLineRow, InvoiceLineRow.id == CreditNoteLineRow.invoice_line_id)
         .where(InvoiceLineRow.invoice_id == invoice.id)
     )
-    for line_id, gross in credited:
-        left[line_id] -= gross
+    for line_id, gross, tax in credited:
+        left[line_id] = _LineBalance(left[line_id].gross - gross, left[line_id].tax - tax)
     return left
+
+
+def _credit_taxes(
+    session: Session,
+    invoice: InvoiceRow,
+    shares: Mapping[uuid.UUID, Decimal],
+    remaining: Mapping[uuid.UUID, _LineBalance],
+) -> dict[uuid.UUID, Decimal]:
+    """The tax in each credited line's gross. A line credited to the end gives back exactly the tax left on it, so
+    crediting a whole invoice cancels it to the cent; part of a line is taxed like a document of tax-inclusive
+    lines at the lines' own rates (36.00 at 20% -> 6.00 tax, 30.00 net)."""
+    taxes: dict[uuid.UUID, Decimal] = {}
+    partial = []
+    for line in invoice.lines:
+        gross = shares.get(line.id, ZERO)
+        if gross == ZERO:
+            continue
+        if gross == remaining[line.id].gross:
+            taxes[line.id] = remaining[line.id].tax
+        else:
+            partial.append(line)
+    if partial:
+        rates = {row.id: tax_rate_terms(row) for row in session.scalars(select(TaxRateRow))}
+        computed = tax_lines(
+            [(shares[line.id], stored_line_tax_rate(line, rates)) for line in partial],
+            inclusive=True,
+            rounding=TaxRounding.PER_DOCUMENT,
+            currency=invoice.currency,
+        )
+        for line, line_tax in zip(partial, computed, strict=True):
+            taxes[line.id] = min(line_tax.tax, remaining[line.id].tax)
+    return taxes
+
+
+def stored_line_tax_rate(line: InvoiceLineRow, rates: Mapping[uuid.UUID, TaxRate]) -> TaxRate:
+    """The tax rate of a stored line, as a value: the catalog's, unless it changed since (then one component of
+    the percentage stored on the line)."""
+    rate = rates.get(line.tax_rate_id)
+    if rate is not None and rate.rate == line.tax_rate_percent:
+        return rate
+    component = TaxComponent(line.tax_rate_code, line.tax_rate_percent)
+    return TaxRate(line.tax_rate_id, line.tax_rate_code, line.tax_rate_code, (component,))
 
 
 def get_credit_note(session: Session, credit_note_id: uuid.UUID) -> CreditNoteRow:

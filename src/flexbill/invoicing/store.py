@@ -74,6 +74,11 @@ class InvoiceRow(Base):
 
 
 class InvoiceLineRow(Base):
+    """A line as it was issued. It copies the codes and rate it was billed with and keeps the ids of its account,
+    tax rate, membership and fee as plain references, without foreign keys: an issued line never changes, what
+    it billed is enforced by the claims tables (which do have foreign keys), and a bill run writes hundreds of
+    thousands of lines, each foreign key a lookup per line."""
+
     __tablename__ = "invoice_lines"
     __table_args__ = (UniqueConstraint("invoice_id", "position"),)
 
@@ -89,15 +94,15 @@ class InvoiceLineRow(Base):
     net_amount: Mapped[Decimal] = mapped_column(Amount())
     tax_amount: Mapped[Decimal] = mapped_column(Amount())
     gross_amount: Mapped[Decimal] = mapped_column(Amount())
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("revenue_accounts.id"))
+    account_id: Mapped[uuid.UUID]
     account_code: Mapped[str] = mapped_column(String(40))
-    tax_rate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tax_rates.id"))
+    tax_rate_id: Mapped[uuid.UUID]
     tax_rate_code: Mapped[str] = mapped_column(String(40))
     tax_rate_percent: Mapped[Decimal] = mapped_column(Amount())
     period_start: Mapped[date | None]
     period_end_exclusive: Mapped[date | None]
-    membership_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("memberships.id"), index=True)
-    fee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("fees.id"), index=True)
+    membership_id: Mapped[uuid.UUID | None]
+    fee_id: Mapped[uuid.UUID | None]
 
 
 class PaymentRow(Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -67,17 +69,51 @@ def _flexbill_error(_request: Request, error: FlexbillError) -> JSONResponse:
 def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
     errors: list[dict[str, str | None]] = []
     for item in error.errors():
-        location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path")]
-        field = ".".join(location) or None
-        text = str(item.get("msg", "is not valid"))
-        text = text.removeprefix("Value error, ")
-        if item.get("type") == "missing":
-            text = "is required"
-        elif item.get("type") == "extra_forbidden":
-            text = "is not a field of this request"
+        field, text = _describe(item)
         errors.append({"field": field, "message": f"{field}: {text}" if field else text})
     message = "; ".join(str(e["message"]) for e in errors) or "the request is not valid"
     return _error(422, message, errors[0]["field"] if errors else None, errors)
+
+
+_DATE_ERRORS = frozenset({"date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact", "date_type"})
+
+
+def _describe(item: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The field (wire name, dotted) and the message of one of pydantic's errors, in words a caller can act on."""
+    raw_location = tuple(item.get("loc", ()))
+    in_body = bool(raw_location) and raw_location[0] == "body"
+    location = [str(part) for part in raw_location if part not in ("body", "query", "path")]
+    kind = item.get("type")
+    field = ".".join(location) or None
+    text = str(item.get("msg", "is not valid")).removeprefix("Value error, ")
+    if kind == "json_invalid":
+        detail = (item.get("ctx") or {}).get("error")
+        return None, "the request body is not valid JSON" + (f" ({detail})" if detail else "")
+    if in_body and field is None:
+        if kind == "missing":
+            return None, "the request needs a JSON object as its body"
+        if kind in ("model_attributes_type", "dict_type"):
+            return None, "the request body must be a JSON object"
+        # A rule across fields (a model validator) has no location of its own: name the first field of the
+        # request that its message mentions ("end_date ... is before start_date ..." -> end_date).
+        field = _field_mentioned(text, item.get("input"))
+    if kind == "missing":
+        text = "is required"
+    elif kind == "extra_forbidden":
+        text = "is not a field of this request"
+    elif kind in _DATE_ERRORS:
+        value = item.get("input")
+        shown = f"{value!r} is not a date" if value is not None else "a date is required"
+        detail = (item.get("ctx") or {}).get("error")
+        text = f"{shown}: dates are YYYY-MM-DD, such as 2026-11-01" + (f" ({detail})" if detail else "")
+    return field, text
+
+
+def _field_mentioned(text: str, given: object) -> str | None:
+    if not isinstance(given, Mapping):
+        return None
+    words: list[str] = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+    return next((word for word in words if word in given), None)
 
 
 def _integrity_error(_request: Request, error: IntegrityError) -> JSONResponse:

@@ -14,8 +14,8 @@ from flexbill.billing.model import BillingRules, PlannedInvoice
 from flexbill.billing.store import BillRunRow
 from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxRateRow
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
-from flexbill.invoicing.model import LineTax, TaxBreakdownRow, TaxComponent, TaxRate, tax_breakdown
-from flexbill.invoicing.service import amount_due, is_overdue
+from flexbill.invoicing.model import TaxBreakdownRow, TaxRate, TaxRounding, tax_breakdown
+from flexbill.invoicing.service import amount_due, is_overdue, stored_line_tax_rate
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 
 ItemT = TypeVar("ItemT")
@@ -343,18 +343,16 @@ def invoice_out(row: InvoiceRow, today: date, rates: dict[uuid.UUID, TaxRate]) -
         )
         for line in row.lines
     ]
+    # The breakdown is recomputed from the lines' amounts by the rules the invoice was made with.
     breakdown = tax_breakdown(
         [
-            (
-                rates.get(line.tax_rate_id)
-                or TaxRate(line.tax_rate_id, line.tax_rate_code, line.tax_rate_code,
-                           (TaxComponent(line.tax_rate_code, line.tax_rate_percent),)),
-                LineTax(line.net_amount, line.tax_amount, line.gross_amount),
-            )
+            (line.gross_amount if row.prices_include_tax else line.net_amount, stored_line_tax_rate(line, rates))
             for line in row.lines
         ],
-        c,
-    )  # fmt: skip
+        inclusive=row.prices_include_tax,
+        rounding=TaxRounding(row.tax_rounding),
+        currency=c,
+    )
     return InvoiceOut(
         id=row.id,
         number=row.number,
@@ -414,7 +412,12 @@ def planned_invoice_out(
                 fee_id=line.fee_id,
             )
         )
-    breakdown = tax_breakdown([(p.line.tax_rate, p.tax) for p in invoice.lines], c)
+    breakdown = tax_breakdown(
+        [(p.line.amount, p.line.tax_rate) for p in invoice.lines],
+        inclusive=invoice.location.prices_include_tax,
+        rounding=invoice.tax_rounding,
+        currency=c,
+    )
     zero = wire.amount(Decimal(0), c)
     return InvoiceOut(
         id=None,

@@ -1,0 +1,190 @@
+"""The sample coworking space of ``flexbill demo``: two locations in two currencies, a few dozen customers with
+memberships and fees, and one bill run. Deterministic: the same day gives the same space."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from flexbill.billing.service import BillingRulesChanges, BillRunResult, run_bill_run, update_billing_rules
+from flexbill.catalog import service as catalog
+from flexbill.clock import Clock
+from flexbill.customers import service as customers
+from flexbill.invoicing.service import NewPayment, record_payment
+from flexbill.periods import add_months, grid_date_on_or_before
+
+COMPANIES = (
+    "Northwind Studio", "Blue Fern Design", "Kestrel Analytics", "Harbour & Vine", "Quill Legal", "Tandem Robotics",
+    "Orchard Health", "Lumen Audio", "Copperleaf Ventures", "Mosaic Translation", "Pinecone Games", "Riverside Tax",
+)  # fmt: skip
+PEOPLE = (
+    "Amara Okafor", "Ben Hartley", "Chloé Martin", "Dev Patel", "Elif Yilmaz", "Felix Braun", "Grace Liu",
+    "Hugo Silva", "Ines Costa", "Jonas Weber", "Kaito Sato", "Lena Fischer", "Marco Rossi", "Nadia Haddad",
+    "Oskar Lind", "Priya Nair", "Quentin Roux", "Rosa Jiménez", "Sam O'Neill", "Tariq Aziz", "Ursula Meyer",
+    "Viktor Novak", "Wen Zhao", "Yara Haddad",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoSpace:
+    billing_day: date
+    customers: int
+    memberships: int
+    fees: int
+    bill_run: BillRunResult
+
+
+def _slug(name: str) -> str:
+    return "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch == ".")
+
+
+def build_demo_space(factory: sessionmaker[Session], clock: Clock, seed: int = 7) -> DemoSpace:
+    """Create the sample space in an empty database and run the bill run of the latest billing day."""
+    rng = random.Random(seed)
+    today = clock.today()
+    run_date = grid_date_on_or_before(today, 1)
+    counts = {"customers": 0, "memberships": 0, "fees": 0}
+    with factory() as db, db.begin():
+        update_billing_rules(db, BillingRulesChanges(billing_day=1, due_days=14))
+        for spec in _LOCATIONS:
+            _build_location(db, rng, spec, run_date, counts)
+    result = run_bill_run(factory, clock, run_date)
+    _pay_some(factory, rng, result, today)
+    return DemoSpace(run_date, counts["customers"], counts["memberships"], counts["fees"], result)
+
+
+def _pay_some(factory: sessionmaker[Session], rng: random.Random, run: BillRunResult, today: date) -> None:
+    """Most members paid by bank transfer since the bill run; a few paid part; the rest are overdue or not due."""
+    with factory() as db, db.begin():
+        for invoice_id, planned in zip(run.invoice_ids, run.invoices, strict=True):
+            luck = rng.random()
+            if luck > 0.75 or planned.total <= 0:
+                continue
+            amount = planned.total if luck < 0.65 else (planned.total / 2).quantize(Decimal("0.01"))
+            paid_on = min(today, planned.issue_date + timedelta(days=rng.randint(1, 20)))
+            record_payment(
+                db, invoice_id, NewPayment(date=paid_on, amount=amount, method="bank_transfer", reference="Demo")
+            )
+
+
+@dataclass(frozen=True)
+class _LocationSpec:
+    name: str
+    code: str
+    currency: str
+    timezone: str
+    inclusive: bool
+    tax_name: str
+    tax_code: str
+    tax_rate: str
+    plans: tuple[tuple[str, str, int], ...]  # name, price, interval in months
+    fees: tuple[tuple[str, str], ...]  # description, unit price
+    people: slice
+    companies: slice
+    country: str
+    city: str
+
+
+_LOCATIONS = (
+    _LocationSpec(
+        name="London Bridge", code="LON", currency="GBP", timezone="Europe/London", inclusive=False,
+        tax_name="VAT 20%", tax_code="GB-VAT20", tax_rate="20",
+        plans=(("Hot desk", "250.00", 1), ("Dedicated desk", "400.00", 1), ("Private office (4 desks)", "5400.00", 3)),
+        fees=(("Meeting room, per hour", "35.00"), ("Day pass", "25.00"), ("Printing, per page", "0.10")),
+        people=slice(0, 12), companies=slice(0, 6), country="GB", city="London",
+    ),
+    _LocationSpec(
+        name="Berlin Mitte", code="BER", currency="EUR", timezone="Europe/Berlin", inclusive=True,
+        tax_name="USt 19%", tax_code="DE-UST19", tax_rate="19",
+        plans=(("Flex desk", "199.00", 1), ("Fixed desk", "329.00", 1), ("Team office (6 desks)", "1490.00", 1)),
+        fees=(("Besprechungsraum, pro Stunde", "29.00"), ("Tagespass", "19.00"), ("Locker", "15.00")),
+        people=slice(12, 24), companies=slice(6, 12), country="DE", city="Berlin",
+    ),
+)  # fmt: skip
+
+
+def _build_location(
+    db: Session, rng: random.Random, spec: _LocationSpec, run_date: date, counts: dict[str, int]
+) -> None:
+    location = catalog.create_location(
+        db,
+        catalog.NewLocation(
+            name=spec.name, code=spec.code, currency=spec.currency, timezone=spec.timezone,
+            prices_include_tax=spec.inclusive, invoice_number_template=f"{spec.code}-{{year}}-{{number:04}}",
+            credit_note_number_template=f"{spec.code}-CN-{{number:04}}",
+        ),
+    )  # fmt: skip
+    tax = catalog.create_tax_rate(
+        db,
+        catalog.NewTaxRate(
+            name=spec.tax_name, code=spec.tax_code,
+            components=[catalog.NewTaxComponent(name=spec.tax_name.split()[0], rate=Decimal(spec.tax_rate))],
+        ),
+    )  # fmt: skip
+    memberships_account = catalog.create_revenue_account(
+        db, catalog.NewRevenueAccount(name=f"Membership fees {spec.code}", code=f"200-{spec.code}", tax_rate_id=tax.id)
+    )
+    fees_account = catalog.create_revenue_account(
+        db, catalog.NewRevenueAccount(name=f"One-off fees {spec.code}", code=f"210-{spec.code}", tax_rate_id=tax.id)
+    )
+    plans = [
+        catalog.create_plan(
+            db,
+            catalog.NewPlan(
+                name=name,
+                price=Decimal(price),
+                revenue_account_id=memberships_account.id,
+                interval_months=interval,
+                currency=spec.currency,
+            ),
+        )
+        for name, price, interval in spec.plans
+    ]
+    names = [(n, "individual") for n in PEOPLE[spec.people]] + [(n, "company") for n in COMPANIES[spec.companies]]
+    for index, (name, kind) in enumerate(names):
+        customer = customers.create_customer(
+            db,
+            customers.CustomerFields(
+                name=name, kind=kind,
+                email=f"billing@{_slug(name)}.example" if kind == "company" else f"{_slug(name)}@example.com",
+                address_line1=f"{rng.randint(1, 180)} {rng.choice(['High Street', 'Market Lane', 'Hauptstraße'])}",
+                city=spec.city, postal_code=f"{rng.randint(10000, 99999)}", country=spec.country,
+                tax_number=f"{spec.country}{rng.randint(100000000, 999999999)}" if kind == "company" else None,
+                home_location_id=location.id,
+            ),
+        )  # fmt: skip
+        counts["customers"] += 1
+        plan = plans[2] if kind == "company" and index % 2 == 0 else plans[index % 2]
+        # Most started months ago; some start this period, and a few were entered late (catch-up).
+        months_back = rng.choice([-1, 0, 1, 2, 5, 9])
+        start = add_months(run_date, -months_back) + timedelta(days=rng.choice([0, 0, 0, 9, 16]))
+        end = None
+        if index % 7 == 3:
+            end = max(start, add_months(run_date, 1)) + timedelta(days=rng.randint(3, 20))
+        customers.create_membership(
+            db,
+            customers.NewMembership(
+                customer_id=customer.id, plan_id=plan.id, location_id=location.id, start_date=start, end_date=end,
+                quantity=Decimal(1 if kind == "individual" else rng.choice([1, 2])),
+                discount_type="percent" if index % 5 == 0 else None,
+                discount_value=Decimal(10) if index % 5 == 0 else None,
+            ),
+        )  # fmt: skip
+        counts["memberships"] += 1
+        previous_period_start = add_months(run_date, -1)
+        for _ in range(rng.randint(0, 3)):
+            description, unit_price = rng.choice(spec.fees)
+            fee_date = previous_period_start + timedelta(days=rng.randint(0, 27))
+            quantity = Decimal(rng.choice([1, 2, 3, 120])) if "page" in description else Decimal(rng.randint(1, 4))
+            customers.create_fee(
+                db,
+                customers.NewFee(
+                    customer_id=customer.id, location_id=location.id, date=fee_date, description=description,
+                    quantity=quantity, unit_price=Decimal(unit_price), revenue_account_id=fees_account.id,
+                ),
+            )  # fmt: skip
+            counts["fees"] += 1
