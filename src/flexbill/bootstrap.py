@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from flexbill.clock import Clock, SystemClock
+from flexbill.clock import Clock, FixedClock, SystemClock
 from flexbill.db import make_engine, make_session_factory
 from flexbill.settings import Settings, get_settings
 
@@ -24,5 +25,12 @@ def build_context(settings: Settings | None = None, *, clock: Clock | None = Non
     settings = settings or get_settings()
     engine = make_engine(settings.resolved_database_url())
     return Context(
-        settings=settings, engine=engine, sessions=make_session_factory(engine), clock=clock or SystemClock()
+        settings=settings, engine=engine, sessions=make_session_factory(engine), clock=clock or clock_for(settings)
     )
+
+
+def clock_for(settings: Settings) -> Clock:
+    """The system clock, or a clock stopped at noon UTC of ``FLEXBILL_TODAY`` when that is set."""
+    if settings.today is not None:
+        return FixedClock(datetime.combine(settings.today, time(12, 0), tzinfo=UTC))
+    return SystemClock()

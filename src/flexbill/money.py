@@ -158,3 +158,8 @@ def allocate_exact(total: Decimal, exact_shares: Sequence[Decimal], currency: st
 def format_amount(amount: Decimal, currency: str) -> str:
     """The wire form of an amount: a plain decimal string with the currency's minor unit, e.g. ``"12.50"``."""
     return str(round_money(amount, currency))
+
+
+def describe(amount: Decimal, currency: str) -> str:
+    """An amount for a person to read in a message: ``"310.00 GBP"``."""
+    return f"{format_amount(amount, currency)} {currency}"

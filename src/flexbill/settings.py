@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +26,10 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    today: date | None = Field(
+        default=None,
+        description="Pretend today is this date (YYYY-MM-DD): for rehearsing a month ahead, and for tests.",
+    )
     base_url: str | None = Field(default=None, description="Public URL of this flexbill, for links in emails.")
 
     def resolved_database_url(self) -> str:

@@ -4,11 +4,14 @@ Tax (``docs/billing.md`` has worked examples):
 
 * Prices are tax-exclusive or tax-inclusive per location. A line's *amount* is in that basis: the net amount
   when prices exclude tax, the gross amount when they include it.
-* ``per_line`` rounding (the default, and how Xero computes): each line's tax is rounded half-up to the cent.
-  Exclusive: tax = amount x rate / 100. Inclusive: tax = amount x rate / (100 + rate), net = amount - tax.
-* ``per_document``: the tax of all lines with the same rate is computed on their sum and rounded once, then
-  shared back over those lines by largest remainder, so each line still carries its own tax amount and the
-  lines add up to the document's tax exactly.
+* A rate's components are taxed one by one and a line's tax is their sum. Exclusive: component tax = amount x
+  component rate / 100. Inclusive: component tax = amount x component rate / (100 + total rate); net = amount
+  - tax.
+* ``per_line`` rounding (the default, and how Xero computes): each component of each line is rounded half-up
+  to the cent.
+* ``per_document``: per rate and component, the tax is computed on the sum of the lines and rounded once, then
+  shared back over those lines by largest remainder of their exact taxes (``money.allocate_exact``), so each
+  line still carries its own tax and the lines add up to the document's tax exactly.
 """
 
 from __future__ import annotations
@@ -116,15 +119,18 @@ def component_taxes(
             groups[(rate.code, position)].append(index)
     for (_, position), indexes in groups.items():
         shares = [exact[i][position] for i in indexes]
-        document_tax = round_money(sum(shares, ZERO), currency)
+        rate = amounts[indexes[0]][1]
+        total = sum((amounts[i][0] for i in indexes), ZERO)
+        document_tax = round_money(_exact_component_taxes(total, rate, inclusive)[position], currency)
         for i, tax in zip(indexes, allocate_exact(document_tax, shares, currency), strict=True):
             rounded[i][position] = tax
     return [tuple(line) for line in rounded]
 
 
 def _exact_component_taxes(amount: Decimal, rate: TaxRate, inclusive: bool) -> tuple[Decimal, ...]:
-    base = amount * HUNDRED / (HUNDRED + rate.rate) if inclusive else amount
-    return tuple(base * component.rate / HUNDRED for component in rate.components)
+    # One division per component, so that a tax of exactly half a cent stays exact (and rounds up).
+    divisor = HUNDRED + rate.rate if inclusive else HUNDRED
+    return tuple(amount * component.rate / divisor for component in rate.components)
 
 
 def tax_lines(

@@ -39,7 +39,7 @@ from flexbill.invoicing.store import (
     NumberSequenceRow,
     PaymentRow,
 )
-from flexbill.money import ZERO, allocate
+from flexbill.money import ZERO, allocate, describe
 from flexbill.validation import Command, PositiveAmount, check_places_for_currency
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
@@ -164,8 +164,8 @@ def record_payment(session: Session, invoice_id: uuid.UUID, command: NewPayment)
     due = amount_due(invoice)
     if command.amount > due:
         raise InvalidInput(
-            f"the payment of {command.amount} {invoice.currency} is more than the {due} {invoice.currency} due "
-            f"on invoice {label}",
+            f"the payment of {describe(command.amount, invoice.currency)} is more than the "
+            f"{describe(due, invoice.currency)} due on invoice {label}",
             field="amount",
         )
     payment = PaymentRow(
@@ -215,7 +215,7 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
             shares[credit.line_id] += credit.amount
             if shares[credit.line_id] > left_to_credit[credit.line_id]:
                 raise InvalidInput(
-                    f"line {credit.line_id} has {left_to_credit[credit.line_id]} {currency} left to credit",
+                    f"line {credit.line_id} has {describe(left_to_credit[credit.line_id], currency)} left to credit",
                     field=f"lines.{index}.amount",
                 )
         requested_total = sum(shares.values(), ZERO)
@@ -223,7 +223,8 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
     due = amount_due(invoice)
     if requested_total > due:
         raise InvalidInput(
-            f"the credit of {requested_total} {currency} is more than the {due} {currency} due on invoice {label}",
+            f"the credit of {describe(requested_total, currency)} is more than the {describe(due, currency)} due "
+            f"on invoice {label}",
             field=field,
         )
 

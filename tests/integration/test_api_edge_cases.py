@@ -1,5 +1,5 @@
-"""Behaviour of the API that looked wrong against issue 2 and DESIGN.md. Each test states what should happen; every
-one of them failed at commit 0446365 (the code under src/ was deliberately left as it was by their author)."""
+"""Edge cases of the API: voiding an earlier invoice, negative fees, dates that contradict each other, and bodies
+whose error involves two fields. Each test states what must happen and why."""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""The command line end to end, on the test database: migrate, keys, bill runs, listing, export and the demo."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flexbill.access.service import find_api_key
+from flexbill.bootstrap import Context
+from flexbill.cli import app
+from flexbill.customers import service as customers
+from flexbill.settings import get_settings
+from tests.support import make_catalog, make_customer
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(ctx: Context, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("FLEXBILL_DATABASE_URL", str(ctx.settings.database_url))
+    monkeypatch.setenv("FLEXBILL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FLEXBILL_TODAY", "2026-11-26")
+    monkeypatch.setenv("COLUMNS", "160")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def space(ctx: Context) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    with ctx.sessions() as db, db.begin():
+        cat = make_catalog(db)
+        acme = make_customer(db, cat, "Acme Ltd")
+        customers.create_membership(
+            db,
+            customers.NewMembership(
+                customer_id=acme, plan_id=cat.hot_desk_id, location_id=cat.location_id, start_date=date(2026, 11, 10)
+            ),
+        )
+        customers.create_fee(
+            db,
+            customers.NewFee(
+                customer_id=acme, location_id=cat.location_id, date=date(2026, 11, 20), description="Meeting room",
+                unit_price=Decimal("40.00"), revenue_account_id=cat.fees_account_id,
+            ),
+        )  # fmt: skip
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_migrate_says_the_database_is_up_to_date(env: None) -> None:
+    code, out, _ = invoke("migrate")
+    assert code == 0
+    assert "Database is up to date" in out
+
+
+def test_api_keys_create_prints_the_key_alone_on_the_last_line(env: None, ctx: Context) -> None:
+    code, out, _ = invoke("api-keys", "create", "--name", "website")
+    assert code == 0
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("fbk_")
+    assert " " not in key
+    with ctx.sessions() as db:
+        row = find_api_key(db, key)
+        assert row is not None
+        assert (row.name, row.scopes) == ("website", "read write")
+
+
+def test_bill_run_preview_writes_nothing_and_the_run_bills_once(env: None, space: None) -> None:
+    code, out, _ = invoke("bill-run", "--date", "2026-12-01", "--preview")
+    assert code == 0
+    assert "Preview only: nothing was written." in out
+    # 210.00 (10-30 Nov) + 300.00 (December) + 40.00 (the fee) = 550.00 net, 110.00 VAT, 660.00 in all
+    assert "550.00" in out
+    assert "660.00" in out
+
+    code, out, _ = invoke("invoices", "list")
+    assert "LON-0001" not in out
+
+    code, out, _ = invoke("bill-run", "--date", "2026-12-01")
+    assert code == 0
+    assert "1 invoices created" in out
+    code, out, _ = invoke("bill-run", "--date", "2026-12-01")
+    assert "Nothing to invoice" in out
+
+    code, out, _ = invoke("invoices", "list", "--status", "awaiting_payment")
+    assert code == 0
+    assert "LON-0001" in out
+    assert "Acme Ltd" in out
+
+
+def test_bill_run_explains_a_date_that_is_not_a_billing_day(env: None) -> None:
+    code, _, err = invoke("bill-run", "--date", "2026-12-02")
+    assert code == 1
+    assert "is not a billing day" in err
+    code, _, err = invoke("bill-run", "--date", "2026-12-32")
+    assert code == 1
+    assert "is not a date in the form YYYY-MM-DD" in err
+    code, _, err = invoke("bill-run", "--date", "2026-12-01", "--location", "NOPE")
+    assert code == 1
+    assert "NOPE does not exist" in err
+
+
+def test_export_invoices_writes_one_row_per_line(env: None, space: None, tmp_path: Path) -> None:
+    invoke("bill-run", "--date", "2026-12-01")
+    out_file = tmp_path / "invoices.csv"
+    code, out, _ = invoke("export", "invoices", "--out", str(out_file), "--from", "2026-12-01", "--location", "LON")
+    assert code == 0
+    assert "Wrote 3 invoice lines" in out
+    rows = list(csv.DictReader(out_file.open(encoding="utf-8")))
+    assert [(row["invoice_number"], row["net_amount"]) for row in rows] == [
+        ("LON-0001", "210.00"),
+        ("LON-0001", "300.00"),
+        ("LON-0001", "40.00"),
+    ]
+    code, _, err = invoke("export", "invoices", "--out", str(out_file), "--status", "unpaid")
+    assert code == 1
+    assert "--status 'unpaid' is not one of" in err
+
+
+def test_demo_builds_a_two_currency_space_and_bills_it(env: None, tmp_path: Path) -> None:
+    code, out, _ = invoke("demo", "--no-serve")
+    assert code == 0, out
+    assert "36 customers, 36 memberships" in out
+    assert "BER" in out
+    assert "EUR" in out
+    assert "LON" in out
+    assert "GBP" in out
+    assert "Sample space, bill run of 2026-11-01" in out
+    assert (tmp_path / "data" / "demo" / "flexbill.sqlite3").exists()
