@@ -42,29 +42,44 @@ def _slug(name: str) -> str:
     return "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch == ".")
 
 
+HISTORY_MONTHS = 3  # billed, and mostly paid, before the latest run
+
+
 def build_demo_space(factory: sessionmaker[Session], clock: Clock, seed: int = 7) -> DemoSpace:
-    """Create the sample space in an empty database and run the bill run of the latest billing day."""
+    """Create the sample space in an empty database with a few months of history: the bill runs of the last
+    billing days, most of them paid; then memberships entered late (caught up by the latest run), and the run of
+    the latest billing day, partly paid."""
     rng = random.Random(seed)
     today = clock.today()
     run_date = grid_date_on_or_before(today, 1)
+    history = [add_months(run_date, -months) for months in range(HISTORY_MONTHS, 0, -1)]
     counts = {"customers": 0, "memberships": 0, "fees": 0}
+    late: list[customers.NewMembership] = []
     with factory() as db, db.begin():
         update_billing_rules(db, BillingRulesChanges(billing_day=1, due_days=14))
         for spec in _LOCATIONS:
-            _build_location(db, rng, spec, run_date, counts)
+            late += _build_location(db, rng, spec, run_date, counts)
+    for billing_day in history:
+        _pay_some(factory, rng, run_bill_run(factory, clock, billing_day), today, share_paid=0.95)
+    with factory() as db, db.begin():
+        for command in late:
+            customers.create_membership(db, command)
     result = run_bill_run(factory, clock, run_date)
-    _pay_some(factory, rng, result, today)
+    _pay_some(factory, rng, result, today, share_paid=0.6)
     return DemoSpace(run_date, counts["customers"], counts["memberships"], counts["fees"], result)
 
 
-def _pay_some(factory: sessionmaker[Session], rng: random.Random, run: BillRunResult, today: date) -> None:
-    """Most members paid by bank transfer since the bill run; a few paid part; the rest are overdue or not due."""
+def _pay_some(
+    factory: sessionmaker[Session], rng: random.Random, run: BillRunResult, today: date, share_paid: float
+) -> None:
+    """Members paid by bank transfer after the bill run: ``share_paid`` of them in full, a few in part; the rest
+    are overdue or not yet due."""
     with factory() as db, db.begin():
         for invoice_id, planned in zip(run.invoice_ids, run.invoices, strict=True):
             luck = rng.random()
-            if luck > 0.75 or planned.total <= 0:
+            if luck > share_paid + 0.1 or planned.total <= 0:
                 continue
-            amount = planned.total if luck < 0.65 else (planned.total / 2).quantize(Decimal("0.01"))
+            amount = planned.total if luck < share_paid else (planned.total / 2).quantize(Decimal("0.01"))
             paid_on = min(today, planned.issue_date + timedelta(days=rng.randint(1, 20)))
             record_payment(
                 db, invoice_id, NewPayment(date=paid_on, amount=amount, method="bank_transfer", reference="Demo")
@@ -109,7 +124,8 @@ _LOCATIONS = (
 
 def _build_location(
     db: Session, rng: random.Random, spec: _LocationSpec, run_date: date, counts: dict[str, int]
-) -> None:
+) -> list[customers.NewMembership]:
+    """The location, its catalog, customers, memberships and fees; returns the memberships to enter late."""
     location = catalog.create_location(
         db,
         catalog.NewLocation(
@@ -144,6 +160,7 @@ def _build_location(
         )
         for name, price, interval in spec.plans
     ]
+    late: list[customers.NewMembership] = []
     names = [(n, "individual") for n in PEOPLE[spec.people]] + [(n, "company") for n in COMPANIES[spec.companies]]
     for index, (name, kind) in enumerate(names):
         customer = customers.create_customer(
@@ -159,26 +176,26 @@ def _build_location(
         )  # fmt: skip
         counts["customers"] += 1
         plan = plans[2] if kind == "company" and index % 2 == 0 else plans[index % 2]
-        # Most started months ago; some start this period, and a few were entered late (catch-up).
-        months_back = rng.choice([-1, 0, 1, 2, 5, 9])
+        # Most started months ago, some mid-month (prorated); a few start next month, a few end soon.
+        months_back = rng.choice([-1, 0, 1, 2, 3, 4, 6])
         start = add_months(run_date, -months_back) + timedelta(days=rng.choice([0, 0, 0, 9, 16]))
         end = None
         if index % 7 == 3:
             end = max(start, add_months(run_date, 1)) + timedelta(days=rng.randint(3, 20))
-        customers.create_membership(
-            db,
-            customers.NewMembership(
-                customer_id=customer.id, plan_id=plan.id, location_id=location.id, start_date=start, end_date=end,
-                quantity=Decimal(1 if kind == "individual" else rng.choice([1, 2])),
-                discount_type="percent" if index % 5 == 0 else None,
-                discount_value=Decimal(10) if index % 5 == 0 else None,
-            ),
+        membership = customers.NewMembership(
+            customer_id=customer.id, plan_id=plan.id, location_id=location.id, start_date=start, end_date=end,
+            quantity=Decimal(1 if kind == "individual" else rng.choice([1, 2])),
+            discount_type="percent" if index % 5 == 0 else None,
+            discount_value=Decimal(10) if index % 5 == 0 else None,
         )  # fmt: skip
+        if index % 8 == 5 and months_back >= 1:
+            late.append(membership)  # entered after earlier runs, with a past start: the latest run catches up
+        else:
+            customers.create_membership(db, membership)
         counts["memberships"] += 1
-        previous_period_start = add_months(run_date, -1)
-        for _ in range(rng.randint(0, 3)):
+        for _ in range(rng.randint(1, 5)):
             description, unit_price = rng.choice(spec.fees)
-            fee_date = previous_period_start + timedelta(days=rng.randint(0, 27))
+            fee_date = add_months(run_date, -rng.randint(1, HISTORY_MONTHS + 1)) + timedelta(days=rng.randint(0, 27))
             quantity = Decimal(rng.choice([1, 2, 3, 120])) if "page" in description else Decimal(rng.randint(1, 4))
             customers.create_fee(
                 db,
@@ -188,3 +205,4 @@ def _build_location(
                 ),
             )  # fmt: skip
             counts["fees"] += 1
+    return late
