@@ -102,15 +102,28 @@ def create_api_key(
 
 @app.command("bill-run")
 def bill_run(
-    run_date: Annotated[str, typer.Option("--date", help="The billing day, YYYY-MM-DD.")],
+    run_date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="The billing day, YYYY-MM-DD. Default: the one due today by the billing rules (the next billing "
+            "day once within generate_days_before days of it), as a daily scheduled job would run it.",
+        ),
+    ] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Show what would be invoiced; write nothing.")] = False,
     location: Annotated[str | None, typer.Option(help="Only this location (its code).")] = None,
 ) -> None:
     """Invoice every membership period and one-off fee due on a billing day. Safe to run again."""
-    from flexbill.billing.service import preview_bill_run, run_bill_run
+    from flexbill.billing.model import scheduled_run_date
+    from flexbill.billing.service import get_billing_rules, preview_bill_run, run_bill_run
 
-    day = _parse_date(run_date, "--date")
     ctx = _context()
+    if run_date is None:
+        with ctx.sessions() as db:
+            day = scheduled_run_date(ctx.clock.today(), get_billing_rules(db))
+        errors.print(f"The bill run due today is the one for {day.isoformat()}.")
+    else:
+        day = _parse_date(run_date, "--date")
     try:
         location_id = _location_id(ctx, location)
         if preview:

@@ -48,7 +48,7 @@ def test_bill_run_invoices_a_prorated_membership_and_a_fee(client: TestClient) -
         "revenue_account_id": ids["account"],
     })  # fmt: skip
 
-    preview = post(client, "/bill-runs", {"date": "2026-12-01", "preview": True})
+    preview = post(client, "/bill-runs", {"date": "2026-12-01", "preview": True}, expect=200)
     assert preview["id"] is None
     assert [inv["id"] for inv in preview["invoices"]] == [None]
 

@@ -99,6 +99,15 @@ def test_bill_run_preview_writes_nothing_and_the_run_bills_once(env: None, space
     assert "Acme Ltd" in out
 
 
+def test_bill_run_without_a_date_runs_the_one_due_today(env: None, space: None) -> None:
+    """FLEXBILL_TODAY is 26 Nov 2026 and the billing day the 1st, with no lead time: November's run is due, and
+    the membership from 10 Nov is billed for 10-30 Nov; December is not billed yet."""
+    code, out, err = invoke("bill-run")
+    assert code == 0, err
+    assert "The bill run due today is the one for 2026-11-01." in err
+    assert "1 invoices created" in out
+
+
 def test_bill_run_explains_a_date_that_is_not_a_billing_day(env: None) -> None:
     code, _, err = invoke("bill-run", "--date", "2026-12-02")
     assert code == 1

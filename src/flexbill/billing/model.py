@@ -205,6 +205,20 @@ def billing_period(run_date: date, rules: BillingRules) -> Period:
     return Period(run_date, add_months(run_date, 1))
 
 
+def scheduled_run_date(today: date, rules: BillingRules) -> date:
+    """The billing day whose bill run is due today: the next billing day once we are within
+    ``generate_days_before`` days of it, otherwise the latest billing day (whose run, if done, finds nothing).
+
+    >>> scheduled_run_date(date(2026, 11, 28), BillingRules(billing_day=1, generate_days_before=3))
+    datetime.date(2026, 12, 1)
+    >>> scheduled_run_date(date(2026, 11, 27), BillingRules(billing_day=1, generate_days_before=3))
+    datetime.date(2026, 11, 1)
+    """
+    latest = grid_date_on_or_before(today, rules.billing_day)
+    upcoming = latest if latest == today else add_months(latest, 1)
+    return upcoming if today >= upcoming - timedelta(days=rules.generate_days_before) else latest
+
+
 def membership_charges(membership: MembershipToBill, run_date: date, billing_day: int) -> list[MembershipCharge]:
     """The blocks of ``membership`` that the bill run for ``run_date`` bills, oldest first.
 

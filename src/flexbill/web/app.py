@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from flexbill.errors import FlexbillError
 from flexbill.web.api import billing, catalog, customers, invoices
 
 API_PREFIX = "/api/v1"
+logger = logging.getLogger("flexbill.web")
 
 
 def create_app(ctx: Context) -> FastAPI:
@@ -37,6 +39,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
 
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:
@@ -118,6 +121,11 @@ def _field_mentioned(text: str, given: object) -> str | None:
 
 def _integrity_error(_request: Request, error: IntegrityError) -> JSONResponse:
     return _error(409, f"the change conflicts with existing data ({error.orig.__class__.__name__})", None)
+
+
+def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    return _error(500, "flexbill could not complete the request; the error is in its log", None)
 
 
 def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,10 +49,11 @@ def update_billing_rules(body: service.BillingRulesChanges, db: DB) -> BillingRu
 
 
 @router.post("/bill-runs", status_code=status.HTTP_201_CREATED, dependencies=write, tags=["billing"])
-def create_bill_run(body: NewBillRun, clock: Now, ctx: Context = Depends(context)) -> BillRunOut:
-    """Bill everything due on a billing day; with ``preview`` nothing is written. Running it again for the same
-    date bills only what was added since."""
+def create_bill_run(body: NewBillRun, clock: Now, response: Response, ctx: Context = Depends(context)) -> BillRunOut:
+    """Bill everything due on a billing day (201); with ``preview`` nothing is written (200). Running it again
+    for the same date bills only what was added since."""
     if body.preview:
+        response.status_code = status.HTTP_200_OK
         with ctx.sessions() as db:
             result = service.preview_bill_run(db, body.date, body.location_id)
             bill_to = bill_to_details(db, {inv.customer_id for inv in result.invoices})
