@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from flexbill.clock import Clock, FixedClock, SystemClock
-from flexbill.db import make_engine, make_session_factory
+from flexbill.db import make_engine, make_session_factory, read_only
 from flexbill.settings import Settings, get_settings
 
 
@@ -17,8 +17,12 @@ from flexbill.settings import Settings, get_settings
 class Context:
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # for use cases that write
     clock: Clock = field(default_factory=SystemClock)
+    readers: sessionmaker[Session] = field(init=False)  # for reads: on SQLite they never wait for a writer
+
+    def __post_init__(self) -> None:
+        self.readers = make_session_factory(read_only(self.engine))
 
 
 def build_context(settings: Settings | None = None, *, clock: Clock | None = None) -> Context:

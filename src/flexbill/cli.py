@@ -51,7 +51,7 @@ def _location_id(ctx: Context, code: str | None) -> uuid.UUID | None:
         return None
     from flexbill.catalog.service import get_location_by_code
 
-    with ctx.sessions() as db:
+    with ctx.readers() as db:
         return get_location_by_code(db, code, field="--location").id
 
 
@@ -119,7 +119,7 @@ def bill_run(
 
     ctx = _context()
     if run_date is None:
-        with ctx.sessions() as db:
+        with ctx.readers() as db:
             day = scheduled_run_date(ctx.clock.today(), get_billing_rules(db))
         errors.print(f"The bill run due today is the one for {day.isoformat()}.")
     else:
@@ -127,7 +127,7 @@ def bill_run(
     try:
         location_id = _location_id(ctx, location)
         if preview:
-            with ctx.sessions() as db:
+            with ctx.readers() as db:
                 result = preview_bill_run(db, day, location_id)
         else:
             with Progress(
@@ -183,7 +183,7 @@ def list_invoices(
         location_id = _location_id(ctx, location)
     except FlexbillError as error:
         raise _fail(error.message) from None
-    with ctx.sessions() as db:
+    with ctx.readers() as db:
         query = select(InvoiceRow).order_by(InvoiceRow.id.desc()).limit(limit)
         if status:
             query = query.where(InvoiceRow.status == status)
@@ -230,7 +230,7 @@ def export_invoices(
         InvoiceStatus(status) if status else None,
     )
     lines = 0
-    with ctx.sessions() as db, out.open("w", encoding="utf-8", newline="") as handle:
+    with ctx.readers() as db, out.open("w", encoding="utf-8", newline="") as handle:
         for chunk in to_csv_text(invoice_rows(db, export)):
             handle.write(chunk)
             lines += chunk.count("\r\n")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -73,7 +72,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # Let SQLAlchemy issue BEGIN itself (below) so that a transaction takes the write lock up front:
+    # Let SQLAlchemy issue BEGIN itself (below) so that a writing transaction takes the write lock up front:
     # two bill runs then queue instead of failing with "database is locked" half-way.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -84,7 +83,17 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Reads (see ``read_only``) begin as usual: with WAL they run alongside a writer instead of queueing.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "flexbill_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for transactions that only read: on SQLite they do not take the write lock."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def bulk_insert(
@@ -121,10 +130,3 @@ def bulk_insert(
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error (nothing is half-written)."""
-    with factory() as session, session.begin():
-        yield session

@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, StringConstraints
 from pydantic import BaseModel as _BaseModel
 
-from flexbill.money import minor_unit, quantum
+from flexbill.money import quantum
 
 _JSON_KINDS: dict[type, str] = {type(None): "null", dict: "an object", list: "an array"}
 
@@ -34,13 +34,15 @@ def _decimal_from_wire(value: Any) -> Any:
     raise ValueError(f'amounts are decimal strings such as "12.50", not {kind}')
 
 
-def _at_most_places(places: int) -> AfterValidator:
+def _bounded(places: int, below: Decimal) -> AfterValidator:
+    """At most ``places`` decimal places, and smaller than ``below`` in size. The bounds keep every line, and
+    any invoice of a few hundred lines, within the database's NUMERIC(19, 4)."""
+
     def check(value: Decimal) -> Decimal:
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > places and value != value.quantize(Decimal(1).scaleb(-places)):
+        if abs(value) >= below:  # first: a huge value cannot even be quantized
+            raise ValueError(f"{value} is too large: it must be below {below:,f}")
+        if value != value.quantize(Decimal(1).scaleb(-places)):
             raise ValueError(f"at most {places} decimal places are allowed, got {value}")
-        if abs(value) >= Decimal("1e13"):
-            raise ValueError(f"{value} is too large")
         return value
 
     return AfterValidator(check)
@@ -59,11 +61,11 @@ def _not_negative(value: Decimal) -> Decimal:
 
 
 WireDecimal = Annotated[Decimal, BeforeValidator(_decimal_from_wire)]
-Price = Annotated[WireDecimal, _at_most_places(4)]
+Price = Annotated[WireDecimal, _bounded(4, Decimal(10) ** 9)]
 NonNegativePrice = Annotated[Price, AfterValidator(_not_negative)]
-Quantity = Annotated[WireDecimal, _at_most_places(4), AfterValidator(_positive)]
-PositiveAmount = Annotated[WireDecimal, _at_most_places(4), AfterValidator(_positive)]
-Percent = Annotated[WireDecimal, _at_most_places(4), AfterValidator(_not_negative)]
+Quantity = Annotated[WireDecimal, _bounded(4, Decimal(10) ** 6), AfterValidator(_positive)]
+PositiveAmount = Annotated[WireDecimal, _bounded(4, Decimal(10) ** 12), AfterValidator(_positive)]
+Percent = Annotated[WireDecimal, _bounded(4, Decimal(10) ** 9), AfterValidator(_not_negative)]
 
 
 def _currency(value: str) -> str:
@@ -121,4 +123,4 @@ class Command(_BaseModel):
 
 def check_places_for_currency(value: Decimal, currency: str) -> bool:
     """Whether ``value`` fits ``currency``'s minor unit (no fractions of a cent in a payment)."""
-    return value == value.quantize(quantum(currency)) and minor_unit(currency) >= 0
+    return value == value.quantize(quantum(currency))

@@ -110,3 +110,31 @@ def test_a_credit_note_with_neither_amount_nor_lines_names_a_field(client: TestC
     response = client.post(f"{API}/invoices/{invoice['id']}/credit-notes", json={"reason": "Goodwill"})
     assert response.status_code == 422, response.text
     assert response.json()["field"] in ("amount", "lines")
+
+
+def test_a_plan_change_bills_the_new_plan_from_the_next_period_not_yet_invoiced(
+    client: TestClient, space: dict[str, str]
+) -> None:
+    """A hot desk (300.00) from 1 Nov, November invoiced; moved to a dedicated desk (450.00): December bills
+    450.00 and November's invoice stays as it was. The location cannot change once invoiced."""
+    membership = post(client, "/memberships", {
+        "customer_id": space["customer"], "plan_id": space["plan"], "location_id": space["location"],
+        "start_date": "2026-11-01",
+    })  # fmt: skip
+    november = post(client, "/bill-runs", {"date": "2026-11-01"})["invoices"][0]
+    desk = post(client, "/plans", {"name": "Dedicated desk", "price": "450.00", "revenue_account_id": space["account"]})
+    response = client.patch(f"{API}/memberships/{membership['id']}", json={"plan_id": desk["id"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["plan_id"] == desk["id"]
+
+    december = post(client, "/bill-runs", {"date": "2026-12-01"})["invoices"][0]
+    assert [(line["description"], line["net_amount"]) for line in december["lines"]] == [
+        ("Dedicated desk, 1-31 Dec 2026", "450.00")
+    ]
+    assert client.get(f"{API}/invoices/{november['id']}").json()["total"] == november["total"] == "360.00"
+
+    other = post(client, "/locations", {"name": "Shoreditch", "code": "SH", "currency": "GBP"})
+    moved = client.patch(f"{API}/memberships/{membership['id']}", json={"location_id": other["id"]})
+    assert moved.status_code == 409, moved.text
+    assert moved.json()["field"] == "location_id"
+    assert "has been invoiced, so its location cannot change" in moved.json()["message"]

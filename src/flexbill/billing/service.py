@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -127,7 +127,7 @@ def preview_bill_run(session: Session, run_date: date, location_id: uuid.UUID | 
     """The invoices the bill run would make, computed exactly as a real run; nothing is written."""
     rules = get_billing_rules(session)
     _check_run_date(rules, run_date, location_id, session)
-    invoices = _plan(session, rules, run_date, location_id)
+    invoices = _plan(session, rules, run_date, [location_id] if location_id else None)
     return BillRunResult(None, run_date, location_id, True, invoices, [])
 
 
@@ -179,7 +179,8 @@ def _commit_bill_run(
     next_numbers = _lock_sequences(session, sorted(location_ids, key=str))
     if progress:
         progress("planning", 0, 0)
-    invoices = _plan(session, rules, run_date, location_id)
+    # Only the locations locked above: one created meanwhile waits for the next run.
+    invoices = _plan(session, rules, run_date, list(next_numbers))
     run = BillRunRow(id=new_id(), date=run_date, location_id=location_id, invoice_count=len(invoices))
     session.add(run)
     session.flush()
@@ -207,7 +208,10 @@ def _lock_sequences(session: Session, location_ids: Sequence[uuid.UUID]) -> dict
     return dict(rows)
 
 
-def _plan(session: Session, rules: BillingRules, run_date: date, location_id: uuid.UUID | None) -> list[PlannedInvoice]:
+def _plan(
+    session: Session, rules: BillingRules, run_date: date, location_ids: Collection[uuid.UUID] | None
+) -> list[PlannedInvoice]:
+    """Plan the run for ``location_ids`` (every location when ``None``)."""
     period = billing_period(run_date, rules)
     locations = {
         row.id: LocationTerms(row.id, row.code, row.currency, row.prices_include_tax)
@@ -217,8 +221,8 @@ def _plan(session: Session, rules: BillingRules, run_date: date, location_id: uu
     accounts = {
         row.id: (AccountRef(row.id, row.code), row.tax_rate_id) for row in session.scalars(select(RevenueAccountRow))
     }
-    memberships = _memberships_to_bill(session, period.end, location_id, tax_rates, accounts)
-    fees = _fees_to_bill(session, run_date, location_id, tax_rates, accounts)
+    memberships = _memberships_to_bill(session, period.end, location_ids, tax_rates, accounts)
+    fees = _fees_to_bill(session, run_date, location_ids, tax_rates, accounts)
     return plan_bill_run(run_date, rules, locations, memberships, fees)
 
 
@@ -239,7 +243,7 @@ DISCOUNT_TYPES = {d.value: d for d in DiscountType}
 def _memberships_to_bill(
     session: Session,
     horizon: date,
-    location_id: uuid.UUID | None,
+    location_ids: Collection[uuid.UUID] | None,
     tax_rates: dict[uuid.UUID, TaxRate],
     accounts: dict[uuid.UUID, tuple[AccountRef, uuid.UUID]],
 ) -> list[MembershipToBill]:
@@ -298,8 +302,8 @@ def _memberships_to_bill(
             )
         )
     )
-    if location_id is not None:
-        query = query.where(m.location_id == location_id)
+    if location_ids is not None:
+        query = query.where(m.location_id.in_(location_ids))
     result: list[MembershipToBill] = []
     gapped: list[int] = []  # memberships whose coverage has a hole: an earlier invoice was voided
     for row in session.execute(query):
@@ -357,7 +361,7 @@ def _split_coverage(start: date, periods: list[Period]) -> tuple[date | None, tu
 def _fees_to_bill(
     session: Session,
     run_date: date,
-    location_id: uuid.UUID | None,
+    location_ids: Collection[uuid.UUID] | None,
     tax_rates: dict[uuid.UUID, TaxRate],
     accounts: dict[uuid.UUID, tuple[AccountRef, uuid.UUID]],
 ) -> list[FeeToBill]:
@@ -379,8 +383,8 @@ def _fees_to_bill(
         .outerjoin(BilledFeeRow, BilledFeeRow.fee_id == f.id)
         .where(and_(BilledFeeRow.fee_id.is_(None), f.date < run_date))
     )
-    if location_id is not None:
-        query = query.where(f.location_id == location_id)
+    if location_ids is not None:
+        query = query.where(f.location_id.in_(location_ids))
     result = []
     for row in session.execute(query):
         account, account_tax = accounts[row.revenue_account_id]

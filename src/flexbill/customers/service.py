@@ -105,6 +105,12 @@ class NewMembership(Command):
 
 
 class MembershipChanges(Command):
+    """A PATCH of a membership. A new plan, price, quantity or discount applies from the next period not yet
+    invoiced; the customer, location and start date can change only while nothing has been invoiced."""
+
+    customer_id: uuid.UUID | None = None
+    plan_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
     start_date: date | None = None
     end_date: date | None = None
     quantity: Quantity | None = None
@@ -197,8 +203,32 @@ def update_membership(session: Session, membership_id: uuid.UUID, changes: Membe
     row = get_membership(session, membership_id)
     values = changes.model_dump(include=changes.model_fields_set)
     rules = get_billing_rules(session)
-    if "quantity" in values and values["quantity"] is None:
-        raise InvalidInput("quantity cannot be empty", field="quantity")
+    for name in ("quantity", "customer_id", "plan_id", "location_id"):
+        if name in values and values[name] is None:
+            raise InvalidInput(f"{name} cannot be empty", field=name)
+    invoiced = (
+        session.scalar(
+            select(BilledMembershipPeriodRow.id).where(BilledMembershipPeriodRow.membership_id == row.id).limit(1)
+        )
+        is not None
+    )
+    for name in ("customer_id", "location_id"):
+        if name in values and values[name] != getattr(row, name) and invoiced:
+            raise Conflict(
+                f"this membership has been invoiced, so its {name.removesuffix('_id')} cannot change; "
+                "end it and create a new one",
+                field=name,
+            )
+    if "customer_id" in values:
+        get_customer(session, values["customer_id"], field="customer_id")
+    plan = get_plan(session, values.get("plan_id", row.plan_id), field="plan_id")
+    location = get_location(session, values.get("location_id", row.location_id), field="location_id")
+    if plan.currency is not None and plan.currency != location.currency:
+        raise InvalidInput(
+            f"plan {plan.name!r} is priced in {plan.currency} but location {location.code} bills in "
+            f"{location.currency}",
+            field="plan_id" if "plan_id" in values else "location_id",
+        )
     new_start: date | None = values.get("start_date", row.start_date)
     if new_start is None:
         raise InvalidInput("start_date cannot be empty", field="start_date")
@@ -208,10 +238,7 @@ def update_membership(session: Session, membership_id: uuid.UUID, changes: Membe
             raise InvalidInput(f"end_date {new_end} is before start_date {new_start}", field="end_date")
         raise InvalidInput(f"start_date {new_start} is after the membership's end date {new_end}", field="start_date")
     if new_start != row.start_date:
-        billed = session.scalar(
-            select(BilledMembershipPeriodRow.id).where(BilledMembershipPeriodRow.membership_id == row.id).limit(1)
-        )
-        if billed is not None:
+        if invoiced:
             raise Conflict(
                 "this membership has been invoiced, so its start date cannot change; end it and create a new one",
                 field="start_date",
@@ -227,6 +254,7 @@ def update_membership(session: Session, membership_id: uuid.UUID, changes: Membe
     except ValueError as error:
         raise InvalidInput(str(error), field="discount_value") from None
     row.discount_type, row.discount_value = discount_type, discount_value
+    row.customer_id, row.plan_id, row.location_id = values.get("customer_id", row.customer_id), plan.id, location.id
     if "quantity" in values:
         row.quantity = values["quantity"]
     if "price" in values:

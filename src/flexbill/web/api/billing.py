@@ -17,7 +17,7 @@ from flexbill.customers.store import CustomerRow
 from flexbill.invoicing.model import TaxRate
 from flexbill.invoicing.store import InvoiceRow
 from flexbill.validation import Command
-from flexbill.web.api.deps import DB, Now, context, require_read, require_write
+from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
 from flexbill.web.api.views import (
     BillingRulesOut,
     BillRunOut,
@@ -39,7 +39,7 @@ class NewBillRun(Command):
 
 
 @router.get("/settings/billing", dependencies=read, tags=["billing"])
-def get_billing_rules(db: DB) -> BillingRulesOut:
+def get_billing_rules(db: ReadDB) -> BillingRulesOut:
     return billing_rules_out(service.get_billing_rules(db))
 
 
@@ -54,7 +54,7 @@ def create_bill_run(body: NewBillRun, clock: Now, response: Response, ctx: Conte
     for the same date bills only what was added since."""
     if body.preview:
         response.status_code = status.HTTP_200_OK
-        with ctx.sessions() as db:
+        with ctx.readers() as db:
             result = service.preview_bill_run(db, body.date, body.location_id)
             bill_to = bill_to_details(db, {inv.customer_id for inv in result.invoices})
         return BillRunOut(
@@ -67,12 +67,12 @@ def create_bill_run(body: NewBillRun, clock: Now, response: Response, ctx: Conte
         )
     result = service.run_bill_run(ctx.sessions, clock, body.date, body.location_id)  # its own transaction
     assert result.id is not None
-    with ctx.sessions() as db:
+    with ctx.readers() as db:
         return read_bill_run(result.id, db, clock.today())
 
 
 @router.get("/bill-runs/{bill_run_id}", dependencies=read, tags=["billing"])
-def get_bill_run(bill_run_id: uuid.UUID, db: DB, clock: Now) -> BillRunOut:
+def get_bill_run(bill_run_id: uuid.UUID, db: ReadDB, clock: Now) -> BillRunOut:
     return read_bill_run(bill_run_id, db, clock.today())
 
 

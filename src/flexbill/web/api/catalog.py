@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from flexbill.catalog import service
 from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxRateRow
-from flexbill.web.api.deps import DB, require_read, require_write
+from flexbill.web.api.deps import DB, ReadDB, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
     LocationOut,
@@ -34,12 +34,12 @@ def create_location(body: service.NewLocation, db: DB) -> LocationOut:
 
 
 @router.get("/locations", dependencies=read, tags=["catalog"])
-def list_locations(db: DB, limit: Limit = 100, cursor: Cursor = None) -> Page[LocationOut]:
+def list_locations(db: ReadDB, limit: Limit = 100, cursor: Cursor = None) -> Page[LocationOut]:
     return paginate(db, select(LocationRow), LocationRow.id, limit, cursor, location_out)
 
 
 @router.get("/locations/{location_id}", dependencies=read, tags=["catalog"])
-def get_location(location_id: uuid.UUID, db: DB) -> LocationOut:
+def get_location(location_id: uuid.UUID, db: ReadDB) -> LocationOut:
     return location_out(service.get_location(db, location_id))
 
 
@@ -49,12 +49,12 @@ def create_tax_rate(body: service.NewTaxRate, db: DB) -> TaxRateOut:
 
 
 @router.get("/tax-rates", dependencies=read, tags=["catalog"])
-def list_tax_rates(db: DB, limit: Limit = 100, cursor: Cursor = None) -> Page[TaxRateOut]:
+def list_tax_rates(db: ReadDB, limit: Limit = 100, cursor: Cursor = None) -> Page[TaxRateOut]:
     return paginate(db, select(TaxRateRow), TaxRateRow.id, limit, cursor, tax_rate_out)
 
 
 @router.get("/tax-rates/{tax_rate_id}", dependencies=read, tags=["catalog"])
-def get_tax_rate(tax_rate_id: uuid.UUID, db: DB) -> TaxRateOut:
+def get_tax_rate(tax_rate_id: uuid.UUID, db: ReadDB) -> TaxRateOut:
     return tax_rate_out(service.get_tax_rate(db, tax_rate_id))
 
 
@@ -64,12 +64,12 @@ def create_revenue_account(body: service.NewRevenueAccount, db: DB) -> RevenueAc
 
 
 @router.get("/revenue-accounts", dependencies=read, tags=["catalog"])
-def list_revenue_accounts(db: DB, limit: Limit = 100, cursor: Cursor = None) -> Page[RevenueAccountOut]:
+def list_revenue_accounts(db: ReadDB, limit: Limit = 100, cursor: Cursor = None) -> Page[RevenueAccountOut]:
     return paginate(db, select(RevenueAccountRow), RevenueAccountRow.id, limit, cursor, revenue_account_out)
 
 
 @router.get("/revenue-accounts/{account_id}", dependencies=read, tags=["catalog"])
-def get_revenue_account(account_id: uuid.UUID, db: DB) -> RevenueAccountOut:
+def get_revenue_account(account_id: uuid.UUID, db: ReadDB) -> RevenueAccountOut:
     return revenue_account_out(service.get_revenue_account(db, account_id))
 
 
@@ -79,10 +79,10 @@ def create_plan(body: service.NewPlan, db: DB) -> PlanOut:
 
 
 @router.get("/plans", dependencies=read, tags=["catalog"])
-def list_plans(db: DB, limit: Limit = 100, cursor: Cursor = None) -> Page[PlanOut]:
+def list_plans(db: ReadDB, limit: Limit = 100, cursor: Cursor = None) -> Page[PlanOut]:
     return paginate(db, select(PlanRow), PlanRow.id, limit, cursor, plan_out)
 
 
 @router.get("/plans/{plan_id}", dependencies=read, tags=["catalog"])
-def get_plan(plan_id: uuid.UUID, db: DB) -> PlanOut:
+def get_plan(plan_id: uuid.UUID, db: ReadDB) -> PlanOut:
     return plan_out(service.get_plan(db, plan_id))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from flexbill.customers import service
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
-from flexbill.web.api.deps import DB, require_read, require_write
+from flexbill.web.api.deps import DB, ReadDB, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
     CustomerOut,
@@ -33,7 +33,7 @@ def create_customer(body: service.CustomerFields, db: DB) -> CustomerOut:
 
 @router.get("/customers", dependencies=read, tags=["customers"])
 def list_customers(
-    db: DB,
+    db: ReadDB,
     limit: Limit = 100,
     cursor: Cursor = None,
     q: str | None = Query(None, description="Part of the name or email, any case."),
@@ -49,7 +49,7 @@ def list_customers(
 
 
 @router.get("/customers/{customer_id}", dependencies=read, tags=["customers"])
-def get_customer(customer_id: uuid.UUID, db: DB) -> CustomerOut:
+def get_customer(customer_id: uuid.UUID, db: ReadDB) -> CustomerOut:
     return customer_out(service.get_customer(db, customer_id))
 
 
@@ -65,7 +65,7 @@ def create_membership(body: service.NewMembership, db: DB) -> MembershipOut:
 
 @router.get("/memberships", dependencies=read, tags=["customers"])
 def list_memberships(
-    db: DB,
+    db: ReadDB,
     limit: Limit = 100,
     cursor: Cursor = None,
     customer_id: uuid.UUID | None = None,
@@ -80,7 +80,7 @@ def list_memberships(
 
 
 @router.get("/memberships/{membership_id}", dependencies=read, tags=["customers"])
-def get_membership(membership_id: uuid.UUID, db: DB) -> MembershipOut:
+def get_membership(membership_id: uuid.UUID, db: ReadDB) -> MembershipOut:
     return membership_out(service.get_membership(db, membership_id))
 
 
@@ -96,7 +96,7 @@ def create_fee(body: service.NewFee, db: DB) -> FeeOut:
 
 @router.get("/fees", dependencies=read, tags=["customers"])
 def list_fees(
-    db: DB,
+    db: ReadDB,
     limit: Limit = 100,
     cursor: Cursor = None,
     customer_id: uuid.UUID | None = None,
@@ -111,5 +111,5 @@ def list_fees(
 
 
 @router.get("/fees/{fee_id}", dependencies=read, tags=["customers"])
-def get_fee(fee_id: uuid.UUID, db: DB) -> FeeOut:
+def get_fee(fee_id: uuid.UUID, db: ReadDB) -> FeeOut:
     return fee_out(service.get_fee(db, fee_id))

@@ -24,6 +24,12 @@ def session(ctx: Annotated[Context, Depends(context)]) -> Iterator[Session]:
         yield db
 
 
+def read_session(ctx: Annotated[Context, Depends(context)]) -> Iterator[Session]:
+    """A transaction that only reads (GET requests): it never waits for, nor blocks, a writer."""
+    with ctx.readers() as db, db.begin():
+        yield db
+
+
 def clock(ctx: Annotated[Context, Depends(context)]) -> Clock:
     return ctx.clock
 
@@ -37,7 +43,7 @@ def _authenticate(request: Request, ctx: Context, scope: str) -> None:
             "send your API key as 'Authorization: Bearer <key>' (make one with `flexbill api-keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with ctx.sessions() as db:
+    with ctx.readers() as db:
         row = find_api_key(db, key.strip())
         if row is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this API key is not valid or has been revoked")
@@ -54,4 +60,5 @@ def require_write(request: Request, ctx: Annotated[Context, Depends(context)]) -
 
 
 DB = Annotated[Session, Depends(session)]
+ReadDB = Annotated[Session, Depends(read_session)]
 Now = Annotated[Clock, Depends(clock)]

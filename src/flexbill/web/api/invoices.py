@@ -16,7 +16,7 @@ from flexbill.invoicing.export import ExportFilter, invoice_rows, to_csv_text
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow
 from flexbill.web.api.billing import tax_rates_by_id
-from flexbill.web.api.deps import DB, Now, context, require_read, require_write
+from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
     CreditNoteOut,
@@ -37,7 +37,7 @@ StatusFilter = Literal["draft", "awaiting_payment", "partially_paid", "paid", "v
 
 @router.get("/invoices", dependencies=read, tags=["invoices"])
 def list_invoices(
-    db: DB,
+    db: ReadDB,
     clock: Now,
     limit: Limit = 100,
     cursor: Cursor = None,
@@ -64,7 +64,7 @@ def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}", dependencies=read, tags=["invoices"])
-def get_invoice(invoice_id: uuid.UUID, db: DB, clock: Now) -> InvoiceOut:
+def get_invoice(invoice_id: uuid.UUID, db: ReadDB, clock: Now) -> InvoiceOut:
     return invoice_out(service.get_invoice(db, invoice_id), clock.today(), tax_rates_by_id(db))
 
 
@@ -104,7 +104,7 @@ def create_credit_note(invoice_id: uuid.UUID, body: service.NewCreditNote, db: D
 
 @router.get("/credit-notes", dependencies=read, tags=["invoices"])
 def list_credit_notes(
-    db: DB, limit: Limit = 100, cursor: Cursor = None, invoice_id: uuid.UUID | None = None
+    db: ReadDB, limit: Limit = 100, cursor: Cursor = None, invoice_id: uuid.UUID | None = None
 ) -> Page[CreditNoteOut]:
     query = select(CreditNoteRow)
     if invoice_id:
@@ -113,7 +113,7 @@ def list_credit_notes(
 
 
 @router.get("/credit-notes/{credit_note_id}", dependencies=read, tags=["invoices"])
-def get_credit_note(credit_note_id: uuid.UUID, db: DB) -> CreditNoteOut:
+def get_credit_note(credit_note_id: uuid.UUID, db: ReadDB) -> CreditNoteOut:
     return credit_note_out(service.get_credit_note(db, credit_note_id))
 
 
@@ -129,7 +129,7 @@ def export_invoices(
     export = ExportFilter(from_, to, location_id, InvoiceStatus(status_) if status_ else None)
 
     def stream() -> object:
-        with ctx.sessions() as db:
+        with ctx.readers() as db:
             yield from to_csv_text(invoice_rows(db, export))
 
     return StreamingResponse(
