@@ -173,7 +173,7 @@ def list_invoices(
 ) -> None:
     """List invoices, newest first."""
     from flexbill.invoicing.model import InvoiceStatus
-    from flexbill.invoicing.service import amount_due, is_overdue
+    from flexbill.invoicing.service import amount_due, is_overdue, todays_by_location
     from flexbill.invoicing.store import InvoiceRow
 
     if status is not None and status not in {s.value for s in InvoiceStatus}:
@@ -193,9 +193,11 @@ def list_invoices(
         for column in ("Number", "Customer", "Issued", "Due", "Status", "Total", "Due now"):
             numeric = column in ("Total", "Due now")
             table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "Customer")
-        today = ctx.clock.today()
+        todays = todays_by_location(db, ctx.clock)
         for invoice in db.scalars(query):
-            state = invoice.status.replace("_", " ") + (", overdue" if is_overdue(invoice, today) else "")
+            state = invoice.status.replace("_", " ") + (
+                ", overdue" if is_overdue(invoice, todays[invoice.location_id]) else ""
+            )
             table.add_row(
                 invoice.number or "(draft)", invoice.bill_to_name, invoice.issue_date.isoformat(),
                 invoice.due_date.isoformat(), state, f"{invoice.total:,.2f} {invoice.currency}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -15,6 +16,11 @@ class Clock(Protocol):
     def today(self) -> date:
         """Today's date (UTC)."""
         ...
+
+
+def local_today(clock: Clock, timezone: str) -> date:
+    """Today's date where a location is: an invoice due today in Sydney is overdue from Sydney's midnight."""
+    return clock.now().astimezone(ZoneInfo(timezone)).date()
 
 
 class SystemClock:

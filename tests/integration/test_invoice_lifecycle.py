@@ -605,3 +605,39 @@ def test_the_csv_export_has_one_row_per_line_and_filters_by_date_location_and_st
     assert numbers(status="paid") == ["LB-0001"]
     assert export(api, status="paid")[0]["invoice_amount_due"] == "0.00"
     assert numbers(status="awaiting_payment", location_id=space["LB"]) == ["LB-0002", "LB-0002"]
+
+
+def test_overdue_turns_at_midnight_where_the_location_is(ctx: Context, client: TestClient) -> None:
+    """An invoice due 25 Nov 2026 at a Sydney location (UTC+11 in November): at 14:00 UTC on the 25th it is already
+    01:00 on the 26th in Sydney, so it is overdue there though the 25th is not over in UTC; at 12:00 UTC it is
+    23:00 on the 25th in Sydney, and it is not."""
+    from datetime import UTC, datetime
+
+    from flexbill.clock import FixedClock
+
+    sydney = client.post(
+        "/api/v1/locations",
+        json={"name": "Sydney", "code": "SYD", "currency": "AUD", "timezone": "Australia/Sydney"},
+    ).json()
+    vat = client.post(
+        "/api/v1/tax-rates", json={"name": "GST", "code": "GST10", "components": [{"name": "GST", "rate": "10"}]}
+    ).json()
+    account = client.post("/api/v1/revenue-accounts", json={"name": "Desks", "code": "200", "tax_rate_id": vat["id"]})
+    customer = client.post(
+        "/api/v1/customers", json={"name": "Roo Pty", "email": "a@roo.test", "home_location_id": sydney["id"]}
+    ).json()
+    client.post(
+        "/api/v1/fees",
+        json={"customer_id": customer["id"], "location_id": sydney["id"], "date": "2026-10-20",
+              "description": "Day pass", "unit_price": "30.00", "revenue_account_id": account.json()["id"]},
+    )  # fmt: skip
+    client.patch("/api/v1/settings/billing", json={"due_days": 24})
+    invoice = client.post("/api/v1/bill-runs", json={"date": "2026-11-01"}).json()["invoices"][0]
+    assert invoice["due_date"] == "2026-11-25"
+    assert isinstance(ctx.clock, FixedClock)
+    ctx.clock.instant = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    assert client.get(f"/api/v1/invoices/{invoice['id']}").json()["overdue"] is True
+    assert [i["id"] for i in client.get("/api/v1/invoices?overdue=true").json()["items"]] == [invoice["id"]]
+    ctx.clock.instant = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert client.get(f"/api/v1/invoices/{invoice['id']}").json()["overdue"] is False
+    assert [i["id"] for i in client.get("/api/v1/invoices?overdue=false").json()["items"]] == [invoice["id"]]

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal, NamedTuple
 
@@ -17,8 +16,8 @@ from sqlalchemy.orm import Session
 from flexbill.billing.service import ensure_not_locked, get_billing_rules
 from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
 from flexbill.catalog.service import get_location, tax_rate_terms
-from flexbill.catalog.store import TaxRateRow
-from flexbill.clock import Clock
+from flexbill.catalog.store import LocationRow, TaxRateRow
+from flexbill.clock import Clock, local_today
 from flexbill.customers.store import CustomerRow
 from flexbill.errors import Conflict, InvalidInput, NotFound
 from flexbill.invoicing.model import (
@@ -104,8 +103,17 @@ def amount_due(invoice: InvoiceRow) -> Decimal:
     return invoice.total - invoice.amount_paid - invoice.amount_credited
 
 
-def is_overdue(invoice: InvoiceRow, today: date) -> bool:
+def is_overdue(invoice: InvoiceRow, today: dt.date) -> bool:
+    """Past its due date with a balance; ``today`` is the date at the invoice's location."""
     return invoice.status in OPEN_STATUSES and invoice.due_date < today
+
+
+def todays_by_location(session: Session, clock: Clock) -> dict[uuid.UUID, dt.date]:
+    """Today's date at each location, in its own time zone."""
+    return {
+        location_id: local_today(clock, timezone)
+        for location_id, timezone in session.execute(select(LocationRow.id, LocationRow.timezone))
+    }
 
 
 def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> InvoiceRow:
@@ -189,7 +197,8 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
     label = invoice.number or "draft"
     if invoice.status not in OPEN_STATUSES:
         raise Conflict(f"invoice {label} is {invoice.status}; only an issued invoice with a balance can be credited")
-    credit_date = command.date or max(clock.today(), invoice.issue_date)
+    location = get_location(session, invoice.location_id)
+    credit_date = command.date or max(local_today(clock, location.timezone), invoice.issue_date)
     ensure_not_locked(get_billing_rules(session), credit_date, "date")
     _ensure_not_before_issue(invoice, credit_date)
     currency = invoice.currency
@@ -228,7 +237,6 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
             field=field,
         )
 
-    location = get_location(session, invoice.location_id)
     number = take_number(session, location.id, "credit_note")
     note = CreditNoteRow(
         number=render_number(

@@ -13,8 +13,10 @@ from flexbill.billing import service
 from flexbill.bootstrap import Context
 from flexbill.catalog.service import tax_rate_terms
 from flexbill.catalog.store import TaxRateRow
+from flexbill.clock import Clock
 from flexbill.customers.store import CustomerRow
 from flexbill.invoicing.model import TaxRate
+from flexbill.invoicing.service import todays_by_location
 from flexbill.invoicing.store import InvoiceRow
 from flexbill.validation import Command
 from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
@@ -68,21 +70,22 @@ def create_bill_run(body: NewBillRun, clock: Now, response: Response, ctx: Conte
     result = service.run_bill_run(ctx.sessions, clock, body.date, body.location_id)  # its own transaction
     assert result.id is not None
     with ctx.readers() as db:
-        return read_bill_run(result.id, db, clock.today())
+        return read_bill_run(result.id, db, clock)
 
 
 @router.get("/bill-runs/{bill_run_id}", dependencies=read, tags=["billing"])
 def get_bill_run(bill_run_id: uuid.UUID, db: ReadDB, clock: Now) -> BillRunOut:
-    return read_bill_run(bill_run_id, db, clock.today())
+    return read_bill_run(bill_run_id, db, clock)
 
 
-def read_bill_run(bill_run_id: uuid.UUID, db: Session, today: date) -> BillRunOut:
+def read_bill_run(bill_run_id: uuid.UUID, db: Session, clock: Clock) -> BillRunOut:
     run = service.get_bill_run(db, bill_run_id)
     invoices = db.scalars(
         select(InvoiceRow).where(InvoiceRow.bill_run_id == run.id).order_by(InvoiceRow.number, InvoiceRow.id)
     ).all()
     rates = tax_rates_by_id(db)
-    return bill_run_out(run, [invoice_out(inv, today, rates) for inv in invoices])
+    todays = todays_by_location(db, clock)
+    return bill_run_out(run, [invoice_out(inv, todays[inv.location_id], rates) for inv in invoices])
 
 
 def tax_rates_by_id(db: Session) -> dict[uuid.UUID, TaxRate]:

@@ -8,9 +8,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select
+from sqlalchemy.orm import Session
 
 from flexbill.bootstrap import Context
+from flexbill.clock import Clock
 from flexbill.invoicing import service
 from flexbill.invoicing.export import ExportFilter, invoice_rows, to_csv_text
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
@@ -47,6 +49,7 @@ def list_invoices(
     bill_run_id: uuid.UUID | None = None,
     overdue: bool | None = Query(None, description="Only invoices past their due date with a balance (or not)."),
 ) -> Page[InvoiceOut]:
+    todays = service.todays_by_location(db, clock)
     query = select(InvoiceRow)
     if status_:
         query = query.where(InvoiceRow.status == status_)
@@ -57,29 +60,37 @@ def list_invoices(
     if bill_run_id:
         query = query.where(InvoiceRow.bill_run_id == bill_run_id)
     if overdue is not None:
-        late = InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]) & (InvoiceRow.due_date < clock.today())
+        past_due = or_(
+            false(),
+            *(and_(InvoiceRow.location_id == where, InvoiceRow.due_date < today) for where, today in todays.items()),
+        )
+        late = InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]) & past_due
         query = query.where(late if overdue else ~late)
-    rates, today = tax_rates_by_id(db), clock.today()
-    return paginate(db, query, InvoiceRow.id, limit, cursor, lambda row: invoice_out(row, today, rates))
+    rates = tax_rates_by_id(db)
+    return paginate(
+        db, query, InvoiceRow.id, limit, cursor, lambda row: invoice_out(row, todays[row.location_id], rates)
+    )
 
 
 @router.get("/invoices/{invoice_id}", dependencies=read, tags=["invoices"])
 def get_invoice(invoice_id: uuid.UUID, db: ReadDB, clock: Now) -> InvoiceOut:
-    return invoice_out(service.get_invoice(db, invoice_id), clock.today(), tax_rates_by_id(db))
+    return _invoice_out(db, clock, service.get_invoice(db, invoice_id))
 
 
 @router.post("/invoices/{invoice_id}/issue", dependencies=write, tags=["invoices"])
 def issue_invoice(invoice_id: uuid.UUID, db: DB, clock: Now) -> InvoiceOut:
-    invoice = service.issue_invoice(db, clock, invoice_id)
-    return invoice_out(invoice, clock.today(), tax_rates_by_id(db))
+    return _invoice_out(db, clock, service.issue_invoice(db, clock, invoice_id))
 
 
 @router.post("/invoices/{invoice_id}/void", dependencies=write, tags=["invoices"])
 def void_invoice(
     invoice_id: uuid.UUID, db: DB, clock: Now, body: service.VoidRequest | None = Body(None)
 ) -> InvoiceOut:
-    invoice = service.void_invoice(db, clock, invoice_id, body or service.VoidRequest())
-    return invoice_out(invoice, clock.today(), tax_rates_by_id(db))
+    return _invoice_out(db, clock, service.void_invoice(db, clock, invoice_id, body or service.VoidRequest()))
+
+
+def _invoice_out(db: Session, clock: Clock, invoice: InvoiceRow) -> InvoiceOut:
+    return invoice_out(invoice, service.todays_by_location(db, clock)[invoice.location_id], tax_rates_by_id(db))
 
 
 @router.post(
