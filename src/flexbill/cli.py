@@ -16,9 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
+from flexbill.billing.service import BillRunResult
 from flexbill.bootstrap import Context, build_context
 from flexbill.errors import FlexbillError
 from flexbill.importing import ImportKind
+from flexbill.money import round_money
 
 app = typer.Typer(
     help="flexbill: billing for flexible workspaces.",
@@ -37,8 +39,18 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _context() -> Context:
-    return build_context()
+def _context(*, migrated: bool = True) -> Context:
+    """The context from the settings. With ``migrated``, the database must be up to date: the embedded SQLite
+    default is upgraded on the spot; PostgreSQL is left to `flexbill migrate`, run on purpose."""
+    from flexbill.migrations import is_up_to_date, upgrade
+
+    ctx = build_context()
+    if migrated and not is_up_to_date(ctx.engine):
+        if ctx.engine.dialect.name != "sqlite":
+            url = ctx.engine.url.render_as_string(hide_password=True)
+            raise _fail(f"the database {url} is not set up for this version of flexbill: run `flexbill migrate`")
+        upgrade(ctx.engine)
+    return ctx
 
 
 def _fail(message: str) -> typer.Exit:
@@ -60,7 +72,7 @@ def migrate() -> None:
     """Create or upgrade the database schema to this version of flexbill."""
     from flexbill.migrations import upgrade
 
-    ctx = _context()
+    ctx = _context(migrated=False)
     upgrade(ctx.engine)
     console.print(f"Database is up to date ({ctx.engine.url.render_as_string(hide_password=True)}).")
 
@@ -73,12 +85,9 @@ def serve(
     """Serve the REST API (and, as they arrive, the staff console and the members' portal)."""
     import uvicorn
 
-    from flexbill.migrations import upgrade
     from flexbill.web.app import create_app
 
     ctx = _context()
-    if ctx.engine.dialect.name == "sqlite":
-        upgrade(ctx.engine)  # the embedded default keeps itself up to date; PostgreSQL is migrated on purpose
     uvicorn.run(create_app(ctx), host=host or ctx.settings.host, port=port or ctx.settings.port)
 
 
@@ -143,19 +152,7 @@ def bill_run(
     except FlexbillError as error:
         raise _fail(error.message) from None
 
-    table = Table(title=f"{'Preview of the bill run' if preview else 'Bill run'} for {day.isoformat()}")
-    for column in ("Location", "Currency", "Invoices", "Lines", "Subtotal", "Tax", "Total"):
-        table.add_column(column, justify="right" if column not in ("Location", "Currency") else "left")
-    totals: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 5)
-    for invoice in result.invoices:
-        row = totals[(invoice.location.code, invoice.currency)]
-        row[0] += 1
-        row[1] += len(invoice.lines)
-        row[2] += invoice.subtotal
-        row[3] += invoice.tax_total
-        row[4] += invoice.total
-    for (code, currency), (count, lines, subtotal, tax, total) in sorted(totals.items()):
-        table.add_row(code, currency, str(count), str(lines), f"{subtotal:,.2f}", f"{tax:,.2f}", f"{total:,.2f}")
+    table = _bill_run_table(f"{'Preview of the bill run' if preview else 'Bill run'} for {day.isoformat()}", result)
     console.print(table)
     if not result.invoices:
         console.print("Nothing to invoice: everything due on this date is already invoiced.")
@@ -192,7 +189,7 @@ def list_invoices(
         table = Table()
         for column in ("Number", "Customer", "Issued", "Due", "Status", "Total", "Due now"):
             numeric = column in ("Total", "Due now")
-            table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "Customer")
+            table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "Customer", min_width=12)
         todays = todays_by_location(db, ctx.clock)
         for invoice in db.scalars(query):
             state = invoice.status.replace("_", " ") + (
@@ -200,8 +197,8 @@ def list_invoices(
             )
             table.add_row(
                 invoice.number or "(draft)", invoice.bill_to_name, invoice.issue_date.isoformat(),
-                invoice.due_date.isoformat(), state, f"{invoice.total:,.2f} {invoice.currency}",
-                f"{amount_due(invoice):,.2f}",
+                invoice.due_date.isoformat(), state, f"{_amount(invoice.total, invoice.currency)} {invoice.currency}",
+                _amount(amount_due(invoice), invoice.currency),
             )  # fmt: skip
         console.print(table)
 
@@ -231,6 +228,8 @@ def export_invoices(
         location_id,
         InvoiceStatus(status) if status else None,
     )
+    if not out.parent.is_dir():
+        raise _fail(f"--out {out}: the folder {out.parent} does not exist")
     lines = 0
     with ctx.readers() as db, out.open("w", encoding="utf-8", newline="") as handle:
         for chunk in to_csv_text(invoice_rows(db, export)):
@@ -246,7 +245,7 @@ def demo(
 ) -> None:
     """Build a sample coworking space in a fresh embedded database, bill it, and serve the API."""
     from flexbill.access.service import create_api_key
-    from flexbill.demo import build_demo_space
+    from flexbill.demo import HISTORY_MONTHS, build_demo_space
     from flexbill.migrations import upgrade
     from flexbill.settings import get_settings
 
@@ -263,22 +262,18 @@ def demo(
     with ctx.sessions() as db, db.begin():
         key = create_api_key(db, "demo").key
 
-    table = Table(title=f"Sample space, bill run of {space.billing_day.isoformat()}")
-    for column in ("Location", "Currency", "Invoices", "Total"):
-        table.add_column(column, justify="right" if column in ("Invoices", "Total") else "left")
-    by_location: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for invoice in space.bill_run.invoices:
-        totals = by_location[(invoice.location.code, invoice.currency)]
-        totals[0] += 1
-        totals[1] += invoice.total
-    for (code, currency), (count, total) in sorted(by_location.items()):
-        table.add_row(code, currency, str(count), f"{total:,.2f}")
-    console.print(f"{space.customers} customers, {space.memberships} memberships and {space.fees} fees in {database}")
+    table = _bill_run_table(f"Sample space, bill run of {space.billing_day.isoformat()}", space.bill_run)
+    console.print(
+        f"A fresh sample space (made anew each time): {space.customers} customers, {space.memberships} "
+        f"memberships and {space.fees} fees, with {HISTORY_MONTHS} months of history.",
+        soft_wrap=True,
+    )
     console.print(table)
     url = f"http://{settings.host}:{port or settings.port}"
     console.print(f"API key (read and write): [bold]{key}[/bold]", soft_wrap=True)
-    console.print(f"Try: curl -H 'Authorization: Bearer {key}' {url}/api/v1/invoices?limit=2", soft_wrap=True)
-    console.print(f"API reference: {url}/api/v1/docs")
+    console.print(f"Try:  curl -H 'Authorization: Bearer {key}' '{url}/api/v1/invoices?limit=2'", soft_wrap=True)
+    console.print(f"CLI:  export FLEXBILL_DATABASE_URL={settings.database_url}", soft_wrap=True)
+    console.print(f"API reference: {url}/api/v1/docs", soft_wrap=True)
     if no_serve:
         return
     import uvicorn
@@ -319,6 +314,30 @@ def import_csv(
     except FlexbillError as error:
         raise _fail(error.message) from None
     console.print(f"{report.summary()}.", highlight=False)
+
+
+def _bill_run_table(title: str, run: BillRunResult) -> Table:
+    """Invoices, lines and totals of a bill run per location and currency."""
+    table = Table(title=title)
+    for column in ("Location", "Currency", "Invoices", "Lines", "Subtotal", "Tax", "Total"):
+        table.add_column(column, justify="left" if column in ("Location", "Currency") else "right", no_wrap=True)
+    totals: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 5)
+    for invoice in run.invoices:
+        row = totals[(invoice.location.code, invoice.currency)]
+        values = (Decimal(1), Decimal(len(invoice.lines)), invoice.subtotal, invoice.tax_total, invoice.total)
+        for index, value in enumerate(values):
+            row[index] += value
+    for (code, currency), (count, lines, subtotal, tax, total) in sorted(totals.items()):
+        table.add_row(
+            code, currency, str(count), str(lines),
+            _amount(subtotal, currency), _amount(tax, currency), _amount(total, currency),
+        )  # fmt: skip
+    return table
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    """1234.5 GBP -> '1,234.50'; in the currency's minor unit (none for JPY)."""
+    return f"{round_money(value, currency):,}"
 
 
 def _parse_date(value: str, option: str) -> date:
