@@ -516,10 +516,5 @@ _SPECS: dict[ImportKind, _Spec] = {
 _NOUNS = {ImportKind.customers: "customer", ImportKind.memberships: "membership", ImportKind.fees: "fee"}
 
 
-def columns_of(kind: ImportKind | str) -> tuple[str, ...]:
-    """The columns a file of this kind may have, in the documented order."""
-    return _SPECS[ImportKind(kind)].columns
-
-
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -2,7 +2,7 @@
 
 Internally every period is half-open: ``Period(date(2026, 11, 1), date(2026, 12, 1))`` is all of November.
 User-facing end dates (a membership's last day, a line's "period end" on the wire) are inclusive; convert once,
-at the edge, with :func:`from_inclusive` and :meth:`Period.last_day`.
+at the edge, with :func:`exclusive_end` and :func:`inclusive_end` (or :attr:`Period.last_day`).
 
 The billing grid is the set of billing days: the ``billing_day`` of every month (1-28, so every month has it).
 """
@@ -57,15 +57,6 @@ class Period:
 
     def __str__(self) -> str:
         return f"{self.start.isoformat()} to {self.last_day.isoformat()}"
-
-
-def from_inclusive(first_day: date, last_day: date | None) -> tuple[date, date | None]:
-    """Convert a user's inclusive ``[first_day, last_day]`` into ``(start, end_exclusive)``."""
-    if last_day is None:
-        return first_day, None
-    if last_day < first_day:
-        raise ValueError(f"the end date {last_day} is before the start date {first_day}")
-    return first_day, last_day + timedelta(days=1)
 
 
 def exclusive_end(last_day: date | None) -> date | None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
-from flexbill.money import minor_unit, round_money
+from flexbill.money import format_amount, minor_unit
 from flexbill.periods import inclusive_end
 
-
-def amount(value: Decimal, currency: str) -> str:
-    """An amount in the currency's minor unit: ``Decimal('210')`` in GBP -> ``"210.00"``."""
-    return str(round_money(value, currency))
+amount = format_amount  # an amount in the currency's minor unit: Decimal('210') in GBP -> "210.00"
 
 
 def number(value: Decimal) -> str:
@@ -32,6 +28,4 @@ def plain_price(value: Decimal) -> str:
     return f"{value:.{places}f}"
 
 
-def last_day(end_exclusive: date | None) -> date | None:
-    """End dates go on the wire inclusive: the last day."""
-    return inclusive_end(end_exclusive)
+last_day = inclusive_end  # end dates go on the wire inclusive: the last day

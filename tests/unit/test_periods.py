@@ -13,8 +13,9 @@ from flexbill.periods import (
     Period,
     add_months,
     block_containing,
-    from_inclusive,
+    exclusive_end,
     grid_date_on_or_before,
+    inclusive_end,
     is_billing_day,
     proration,
 )
@@ -93,13 +94,15 @@ def test_period_intersection_of_touching_periods_is_none() -> None:
     assert december.intersect(middle) == Period(date(2026, 12, 1), date(2026, 12, 10))
 
 
-def test_from_inclusive_converts_a_users_last_day_into_an_exclusive_end() -> None:
-    assert from_inclusive(date(2026, 11, 10), date(2026, 11, 20)) == (date(2026, 11, 10), date(2026, 11, 21))
-    assert from_inclusive(date(2026, 2, 1), date(2026, 2, 28)) == (date(2026, 2, 1), date(2026, 3, 1))
-    assert from_inclusive(date(2026, 11, 10), date(2026, 11, 10)) == (date(2026, 11, 10), date(2026, 11, 11))
-    assert from_inclusive(date(2026, 11, 10), None) == (date(2026, 11, 10), None)
-    with pytest.raises(ValueError, match="before the start date"):
-        from_inclusive(date(2026, 11, 10), date(2026, 11, 9))
+def test_inclusive_and_exclusive_ends_convert_both_ways() -> None:
+    """A user's last day (inclusive) is the day before the half-open end; open-ended stays open."""
+    assert exclusive_end(date(2026, 11, 20)) == date(2026, 11, 21)
+    assert exclusive_end(date(2026, 2, 28)) == date(2026, 3, 1)
+    assert exclusive_end(date(2028, 2, 28)) == date(2028, 2, 29)
+    assert inclusive_end(date(2027, 1, 1)) == date(2026, 12, 31)
+    assert exclusive_end(None) is None
+    assert inclusive_end(None) is None
+    assert inclusive_end(exclusive_end(date(2026, 11, 10))) == date(2026, 11, 10)
 
 
 # --- billing grid ----------------------------------------------------------------------------------------------

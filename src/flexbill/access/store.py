@@ -20,5 +20,4 @@ class ApiKeyRow(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(100), default="read write")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

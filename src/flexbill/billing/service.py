@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field
 from sqlalchemy import and_, case, func, or_, select, update
@@ -430,7 +430,7 @@ def _insert_invoices(
 ) -> list[uuid.UUID]:
     if not invoices:
         return []
-    customers = _bill_to_details(session)
+    customers = bill_to_details(session)
     templates = {row.id: row.invoice_number_template for row in session.scalars(select(LocationRow))}
     issued = invoices[0].status is not InvoiceStatus.DRAFT
     now = clock.now()
@@ -500,13 +500,25 @@ def _insert_invoices(
     return ids
 
 
-def _bill_to_details(session: Session) -> dict[uuid.UUID, tuple[str, str, str, str | None]]:
+class BillTo(NamedTuple):
+    """Who an invoice is made out to, as it will be printed on it."""
+
+    name: str
+    email: str
+    address: str
+    tax_number: str | None
+
+
+def bill_to_details(session: Session, customer_ids: Collection[uuid.UUID] | None = None) -> dict[uuid.UUID, BillTo]:
+    """The bill-to details of the given customers (all of them with ``None``: a bill run reads them in one go)."""
     c = CustomerRow
     query = select(
         c.id, c.name, c.email, c.address_line1, c.address_line2, c.city, c.region, c.postal_code, c.country,
         c.tax_number,
     )  # fmt: skip
-    return {row[0]: (row[1], row[2], format_address(*row[3:9]), row[9]) for row in session.execute(query)}
+    if customer_ids is not None:
+        query = query.where(c.id.in_(customer_ids))
+    return {row[0]: BillTo(row[1], row[2], format_address(*row[3:9]), row[9]) for row in session.execute(query)}
 
 
 def get_bill_run(session: Session, bill_run_id: uuid.UUID) -> BillRunRow:

@@ -14,7 +14,6 @@ from flexbill.bootstrap import Context
 from flexbill.catalog.service import tax_rate_terms
 from flexbill.catalog.store import TaxRateRow
 from flexbill.clock import Clock
-from flexbill.customers.store import CustomerRow
 from flexbill.invoicing.model import TaxRate
 from flexbill.invoicing.service import todays_by_location
 from flexbill.invoicing.store import InvoiceRow
@@ -58,14 +57,14 @@ def create_bill_run(body: NewBillRun, clock: Now, response: Response, ctx: Conte
         response.status_code = status.HTTP_200_OK
         with ctx.readers() as db:
             result = service.preview_bill_run(db, body.date, body.location_id)
-            bill_to = bill_to_details(db, {inv.customer_id for inv in result.invoices})
+            bill_to = service.bill_to_details(db, {inv.customer_id for inv in result.invoices})
         return BillRunOut(
             id=None,
             date=result.date,
             location_id=result.location_id,
             preview=True,
             invoice_count=len(result.invoices),
-            invoices=[planned_invoice_out(inv, bill_to[inv.customer_id]) for inv in result.invoices],
+            invoices=[planned_invoice_out(inv, bill_to[inv.customer_id]._asdict()) for inv in result.invoices],
         )
     result = service.run_bill_run(ctx.sessions, clock, body.date, body.location_id)  # its own transaction
     assert result.id is not None
@@ -90,11 +89,3 @@ def read_bill_run(bill_run_id: uuid.UUID, db: Session, clock: Clock) -> BillRunO
 
 def tax_rates_by_id(db: Session) -> dict[uuid.UUID, TaxRate]:
     return {row.id: tax_rate_terms(row) for row in db.scalars(select(TaxRateRow))}
-
-
-def bill_to_details(db: Session, customer_ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, str | None]]:
-    rows = db.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids))).all() if customer_ids else []
-    return {
-        row.id: {"name": row.name, "email": row.email, "address": row.address(), "tax_number": row.tax_number}
-        for row in rows
-    }
