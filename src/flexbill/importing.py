@@ -32,7 +32,7 @@ from flexbill.catalog.service import get_location_by_code
 from flexbill.catalog.store import PlanRow, RevenueAccountRow, TaxRateRow
 from flexbill.customers import service as customers
 from flexbill.customers.store import CustomerRow
-from flexbill.errors import FlexbillError, InvalidInput, NotFound
+from flexbill.errors import Conflict, FlexbillError, InvalidInput, NotFound
 from flexbill.validation import Command
 
 
@@ -424,6 +424,15 @@ def _date(_refs: _References, text: str) -> date:
     raise _CellError(f"{text!r} is not a date in the form YYYY-MM-DD")
 
 
+def _create_new_customer(session: Session, command: customers.CustomerFields) -> CustomerRow:
+    """Customers are matched by email in later files, so an import never makes a second customer with an email
+    that is taken (by an earlier row of the same file, or by importing the same file twice)."""
+    taken = session.scalar(select(CustomerRow.id).where(CustomerRow.email == command.email).limit(1))
+    if taken is not None:
+        raise Conflict(f"a customer with the email {command.email!r} exists already", field="email")
+    return customers.create_customer(session, command)
+
+
 _CUSTOMER = {
     "customer_email": _Reference("customer_id", _customer_by_email),
     "customer_id": _Reference("customer_id", _customer_by_id),
@@ -433,7 +442,7 @@ _SPECS: dict[ImportKind, _Spec] = {
     ImportKind.customers: _Spec(
         kind=ImportKind.customers,
         command=customers.CustomerFields,
-        create=customers.create_customer,
+        create=_create_new_customer,
         columns=(
             "name",
             "kind",

@@ -92,6 +92,21 @@ def test_a_customers_file_imports_every_row(ctx: Context, cat: Catalog) -> None:
     assert count(ctx, CustomerRow) == 3
 
 
+def test_importing_the_same_customers_twice_is_rejected_whole(ctx: Context, cat: Catalog) -> None:
+    """Later files find customers by email, so an import never makes a second customer with a taken email."""
+    text = CUSTOMERS_HEADER + "Acme Ltd,company,billing@acme.test,,,,,,,,LON,\nJo Bloggs,,jo@bloggs.test,,,,,,,,LON,\n"
+    with ctx.sessions() as db, db.begin():
+        import_customers(db, text)
+    again = text + "Zed & Co,,zed@zed.test,,,,,,,,LON,\nZed Two,,zed@zed.test,,,,,,,,LON,\n"
+    problems = rejected(ctx, ImportKind.customers, again)
+    assert [(p.row, p.column, p.message) for p in problems] == [
+        (2, "email", "a customer with the email 'billing@acme.test' exists already"),
+        (3, "email", "a customer with the email 'jo@bloggs.test' exists already"),
+        (5, "email", "a customer with the email 'zed@zed.test' exists already"),
+    ]
+    assert count(ctx, CustomerRow) == 2
+
+
 def test_a_memberships_file_imports_every_row(ctx: Context, cat: Catalog) -> None:
     with ctx.sessions() as db, db.begin():
         acme = make_customer(db, cat, "Acme Ltd")  # acme@example.com
