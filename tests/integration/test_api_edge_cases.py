@@ -126,12 +126,15 @@ def test_a_plan_change_bills_the_new_plan_from_the_next_period_not_yet_invoiced(
     response = client.patch(f"{API}/memberships/{membership['id']}", json={"plan_id": desk["id"]})
     assert response.status_code == 200, response.text
     assert response.json()["plan_id"] == desk["id"]
+    assert response.json()["billed_until"] == "2026-11-30"  # November stays invoiced at the hot desk's price
 
     december = post(client, "/bill-runs", {"date": "2026-12-01"})["invoices"][0]
     assert [(line["description"], line["net_amount"]) for line in december["lines"]] == [
         ("Dedicated desk, 1-31 Dec 2026", "450.00")
     ]
     assert client.get(f"{API}/invoices/{november['id']}").json()["total"] == november["total"] == "360.00"
+    listed = client.get(f"{API}/memberships", params={"customer_id": space["customer"]}).json()["items"]
+    assert [m["billed_until"] for m in listed] == ["2026-12-31"]
 
     other = post(client, "/locations", {"name": "Shoreditch", "code": "SH", "currency": "GBP"})
     moved = client.patch(f"{API}/memberships/{membership['id']}", json={"location_id": other["id"]})

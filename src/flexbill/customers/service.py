@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flexbill.billing.service import ensure_not_locked, get_billing_rules
@@ -261,6 +262,19 @@ def update_membership(session: Session, membership_id: uuid.UUID, changes: Membe
         row.price = values["price"]
     session.flush()
     return row
+
+
+def billed_until(session: Session, membership_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, date | None]:
+    """The last day invoiced so far of each membership that has been invoiced (shortening a membership below it
+    leaves those days invoiced: a credit note gives them back)."""
+    if not membership_ids:
+        return {}
+    b = BilledMembershipPeriodRow
+    query = select(b.membership_id, func.max(b.period_end)).where(b.membership_id.in_(membership_ids))
+    return {
+        membership_id: inclusive_end(end)
+        for membership_id, end in session.execute(query.group_by(b.membership_id))
+    }
 
 
 def get_membership(session: Session, membership_id: uuid.UUID) -> MembershipRow:

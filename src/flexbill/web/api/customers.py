@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from flexbill.customers import service
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
@@ -76,17 +78,26 @@ def list_memberships(
         query = query.where(MembershipRow.customer_id == customer_id)
     if location_id:
         query = query.where(MembershipRow.location_id == location_id)
-    return paginate(db, query, MembershipRow.id, limit, cursor, membership_out)
+
+    def convert_page(rows: Sequence[MembershipRow]) -> list[MembershipOut]:
+        until = service.billed_until(db, [row.id for row in rows])
+        return [membership_out(row, until.get(row.id)) for row in rows]
+
+    return paginate(db, query, MembershipRow.id, limit, cursor, convert_page=convert_page)
 
 
 @router.get("/memberships/{membership_id}", dependencies=read, tags=["customers"])
 def get_membership(membership_id: uuid.UUID, db: ReadDB) -> MembershipOut:
-    return membership_out(service.get_membership(db, membership_id))
+    return _membership_out(db, service.get_membership(db, membership_id))
 
 
 @router.patch("/memberships/{membership_id}", dependencies=write, tags=["customers"])
 def update_membership(membership_id: uuid.UUID, body: service.MembershipChanges, db: DB) -> MembershipOut:
-    return membership_out(service.update_membership(db, membership_id, body))
+    return _membership_out(db, service.update_membership(db, membership_id, body))
+
+
+def _membership_out(db: Session, row: MembershipRow) -> MembershipOut:
+    return membership_out(row, service.billed_until(db, [row.id]).get(row.id))
 
 
 @router.post("/fees", status_code=status.HTTP_201_CREATED, dependencies=write, tags=["customers"])

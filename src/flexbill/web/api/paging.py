@@ -26,8 +26,12 @@ def paginate(
     id_column: Any,
     limit: int,
     cursor: str | None,
-    convert: Callable[[Any], OutT],
+    convert: Callable[[Any], OutT] | None = None,
+    *,
+    convert_page: Callable[[Sequence[Any]], list[OutT]] | None = None,
 ) -> Page[OutT]:
+    """One page of ``query``. ``convert`` turns each row into its JSON shape, or ``convert_page`` the whole page
+    at once (when it needs one more query for all the page's rows)."""
     if cursor is not None:
         try:
             after = uuid.UUID(cursor)
@@ -38,4 +42,9 @@ def paginate(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = str(rows[-1].id) if more and rows else None
-    return Page[OutT](items=[convert(row) for row in rows], next_cursor=next_cursor)
+    if convert_page is not None:
+        items = convert_page(rows)
+    else:
+        assert convert is not None
+        items = [convert(row) for row in rows]
+    return Page[OutT](items=items, next_cursor=next_cursor)

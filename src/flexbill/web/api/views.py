@@ -94,6 +94,7 @@ class MembershipOut(BaseModel):
     price: str | None
     discount_type: str | None
     discount_value: str | None
+    billed_until: date | None  # the last day invoiced so far
 
 
 class FeeOut(BaseModel):
@@ -261,7 +262,7 @@ def customer_out(row: CustomerRow) -> CustomerOut:
     return CustomerOut.model_validate(row, from_attributes=True)
 
 
-def membership_out(row: MembershipRow) -> MembershipOut:
+def membership_out(row: MembershipRow, billed_until: date | None = None) -> MembershipOut:
     return MembershipOut(
         id=row.id,
         customer_id=row.customer_id,
@@ -273,6 +274,7 @@ def membership_out(row: MembershipRow) -> MembershipOut:
         price=None if row.price is None else wire.plain_price(row.price),
         discount_type=row.discount_type,
         discount_value=None if row.discount_value is None else wire.number(row.discount_value),
+        billed_until=billed_until,
     )
 
 
