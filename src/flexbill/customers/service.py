@@ -272,8 +272,7 @@ def billed_until(session: Session, membership_ids: Collection[uuid.UUID]) -> dic
     b = BilledMembershipPeriodRow
     query = select(b.membership_id, func.max(b.period_end)).where(b.membership_id.in_(membership_ids))
     return {
-        membership_id: inclusive_end(end)
-        for membership_id, end in session.execute(query.group_by(b.membership_id))
+        membership_id: inclusive_end(end) for membership_id, end in session.execute(query.group_by(b.membership_id))
     }
 
 
