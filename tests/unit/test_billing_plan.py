@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flexbill.billing.model import (
-    AccountRef,
     BillingRules,
     DiscountType,
     FeeToBill,
@@ -38,33 +37,26 @@ from flexbill.billing.model import (
     membership_line,
     plan_bill_run,
 )
-from flexbill.invoicing.model import InvoiceStatus, TaxComponent, TaxRate, TaxRounding
+from flexbill.invoicing.model import InvoiceStatus, TaxRate, TaxRounding
 from flexbill.money import ZERO, round_money
 from flexbill.periods import Period, add_months, block_containing, grid_date_on_or_before
-
-D = Decimal
-
-
-def uid(name: str) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"flexbill-test:{name}")
-
-
-LON = LocationTerms(uid("LON"), "LON", "GBP", prices_include_tax=False)
-PAR = LocationTerms(uid("PAR"), "PAR", "EUR", prices_include_tax=True)
-TYO = LocationTerms(uid("TYO"), "TYO", "JPY", prices_include_tax=False)
-AKL = LocationTerms(uid("AKL"), "AKL", "NZD", prices_include_tax=False)
-LOCATIONS = {loc.id: loc for loc in (LON, PAR, TYO, AKL)}
-
-VAT20 = TaxRate(uid("VAT20"), "VAT20", "VAT 20%", (TaxComponent("VAT", D(20)),))
-GST15 = TaxRate(uid("GST15"), "GST15", "GST 15%", (TaxComponent("GST", D(15)),))
-JCT10 = TaxRate(uid("JCT10"), "JCT10", "JCT 10%", (TaxComponent("JCT", D(10)),))
-ZERO_RATED = TaxRate(uid("ZERO"), "ZERO", "No VAT", (TaxComponent("VAT", D(0)),))
-
-MEMBERSHIP_FEES = AccountRef(uid("200"), "200")
-ONE_OFF_FEES = AccountRef(uid("210"), "210")
-
-ACME = uid("Acme Ltd")
-GLOBEX = uid("Globex")
+from tests.unit.builders import (
+    ACME,
+    AKL,
+    GLOBEX,
+    GST15,
+    JCT10,
+    LOCATIONS,
+    LON,
+    MEMBERSHIP_FEES,
+    ONE_OFF_FEES,
+    PAR,
+    TYO,
+    VAT20,
+    ZERO_RATED,
+    D,
+    uid,
+)
 
 
 def membership(

@@ -4,34 +4,20 @@ of mixed sign (a credit next to a membership) leaves each line the tax of its ow
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
-from decimal import Decimal
 
 from flexbill.billing.model import (
-    AccountRef,
     BillingRules,
     FeeToBill,
-    LocationTerms,
     MembershipToBill,
     Proration,
     membership_charges,
     membership_line,
     plan_bill_run,
 )
-from flexbill.invoicing.model import TaxComponent, TaxRate, TaxRounding, tax_lines
-
-D = Decimal
-
-
-def uid(name: str) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"flexbill-test:{name}")
-
-
-LON = LocationTerms(uid("LON"), "LON", "GBP", prices_include_tax=False)
-VAT20 = TaxRate(uid("VAT20"), "VAT20", "VAT 20%", (TaxComponent("VAT", D(20)),))
-ACCOUNT = AccountRef(uid("200"), "200")
-ACME = uid("Acme Ltd")
+from flexbill.invoicing.model import TaxRounding, tax_lines
+from tests.unit.builders import ACME, LON, VAT20, D, uid
+from tests.unit.builders import MEMBERSHIP_FEES as ACCOUNT
 
 
 def membership(start: date, *, price: str, quantity: str, interval_months: int = 1) -> MembershipToBill:
