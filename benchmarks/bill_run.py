@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, delete, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from flexbill.billing.service import run_bill_run
@@ -232,11 +232,12 @@ def _baseline_insert(engine: Engine) -> tuple[float, int]:
         }
         saved = {table: [dict(row._mapping) for row in connection.execute(query)] for table, query in queries.items()}
     with engine.begin() as connection:
-        for table in reversed(WRITTEN):
-            ids = [row["id" if "id" in row else "fee_id"] for row in saved[table]]
-            key = table.__table__.c["id" if table is not BilledFeeRow else "fee_id"]  # type: ignore[attr-defined]
-            for start in range(0, len(ids), CHUNK):
-                connection.execute(table.__table__.delete().where(key.in_(ids[start : start + CHUNK])))  # type: ignore[attr-defined]
+        connection.execute(delete(BilledFeeRow).where(BilledFeeRow.invoice_line_id.in_(lines)))
+        connection.execute(
+            delete(BilledMembershipPeriodRow).where(BilledMembershipPeriodRow.invoice_line_id.in_(lines))
+        )
+        connection.execute(delete(InvoiceLineRow).where(InvoiceLineRow.invoice_id.in_(invoices)))
+        connection.execute(delete(InvoiceRow).where(InvoiceRow.bill_run_id == run_id))
     count = sum(len(rows) for rows in saved.values())
     tables = [(table, list(saved[table][0]), [tuple(row.values()) for row in saved[table]]) for table in WRITTEN]
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
 from flexbill.bootstrap import Context
 from flexbill.clock import FixedClock
 from flexbill.customers import service as customers
-from flexbill.db import make_engine, make_session_factory, new_id
+from flexbill.db import make_engine, make_session_factory
 from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow
 from tests.support import make_catalog, make_customer
 
@@ -85,7 +85,7 @@ def test_the_database_refuses_a_second_claim_on_a_membership_period_or_a_fee(ctx
         assert fee_claim is not None
         line_id = claim.invoice_line_id
         duplicate_period = {
-            "id": new_id(), "membership_id": claim.membership_id, "period_start": claim.period_start,
+            "membership_id": claim.membership_id, "period_start": claim.period_start,
             "period_end": claim.period_end, "invoice_line_id": line_id,
         }  # fmt: skip
     with pytest.raises(IntegrityError), ctx.sessions() as db, db.begin():

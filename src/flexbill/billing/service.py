@@ -416,7 +416,7 @@ _LINE_COLUMNS = (
     "discount_amount", "net_amount", "tax_amount", "gross_amount", "account_id", "account_code", "tax_rate_id",
     "tax_rate_code", "tax_rate_percent", "period_start", "period_end_exclusive", "membership_id", "fee_id",
 )  # fmt: skip
-_PERIOD_CLAIM_COLUMNS = ("id", "membership_id", "period_start", "period_end", "invoice_line_id")
+_PERIOD_CLAIM_COLUMNS = ("membership_id", "period_start", "period_end", "invoice_line_id")
 _FEE_CLAIM_COLUMNS = ("fee_id", "invoice_line_id")
 
 
@@ -473,7 +473,7 @@ def _insert_invoices(
                 )
             )  # fmt: skip
             if line.coverage is not None:
-                period_claims.append((new_id(), line.membership_id, line.coverage.start, line.coverage.end, line_id))
+                period_claims.append((line.membership_id, line.coverage.start, line.coverage.end, line_id))
             if line.fee_id is not None:
                 fee_claims.append((line.fee_id, line_id))
 

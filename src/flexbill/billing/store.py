@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flexbill.db import Base, new_id, utcnow
@@ -51,12 +51,12 @@ class BillRunRow(Base):
 
 
 class BilledMembershipPeriodRow(Base):
-    __tablename__ = "billed_membership_periods"
-    __table_args__ = (UniqueConstraint("membership_id", "period_start"),)
+    """One row per membership and coverage start: the primary key is the guard."""
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    membership_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("memberships.id"))
-    period_start: Mapped[date]
+    __tablename__ = "billed_membership_periods"
+
+    membership_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("memberships.id"), primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
     period_end: Mapped[date]  # exclusive
     invoice_line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoice_lines.id", ondelete="CASCADE"), index=True)
 

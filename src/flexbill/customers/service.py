@@ -209,7 +209,9 @@ def update_membership(session: Session, membership_id: uuid.UUID, changes: Membe
             raise InvalidInput(f"{name} cannot be empty", field=name)
     invoiced = (
         session.scalar(
-            select(BilledMembershipPeriodRow.id).where(BilledMembershipPeriodRow.membership_id == row.id).limit(1)
+            select(BilledMembershipPeriodRow.membership_id)
+            .where(BilledMembershipPeriodRow.membership_id == row.id)
+            .limit(1)
         )
         is not None
     )

@@ -369,7 +369,6 @@ def upgrade() -> None:
 
     op.create_table(
         "billed_membership_periods",
-        sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("membership_id", sa.Uuid(), nullable=False),
         sa.Column("period_start", sa.Date(), nullable=False),
         sa.Column("period_end", sa.Date(), nullable=False),
@@ -385,12 +384,7 @@ def upgrade() -> None:
             ["memberships.id"],
             name=op.f("fk_billed_membership_periods_membership_id_memberships"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_billed_membership_periods")),
-        sa.UniqueConstraint(
-            "membership_id",
-            "period_start",
-            name=op.f("uq_billed_membership_periods_membership_id_period_start"),
-        ),
+        sa.PrimaryKeyConstraint("membership_id", "period_start", name=op.f("pk_billed_membership_periods")),
     )
     with op.batch_alter_table("billed_membership_periods", schema=None) as batch_op:
         batch_op.create_index(
