@@ -78,6 +78,10 @@ def test_bill_run_invoices_a_prorated_membership_and_a_fee(client: TestClient) -
         {"date": "2026-12-05", "amount": "600.00", "method": "bank_transfer"},
     )
     assert payment["amount"] == "600.00"
+    payments = client.get(f"/api/v1/invoices/{invoice['id']}/payments").json()
+    assert [(p["id"], p["amount"], p["method"]) for p in payments["items"]] == [
+        (payment["id"], "600.00", "bank_transfer")
+    ]
     credit = post(client, f"/invoices/{invoice['id']}/credit-notes", {"amount": "72.00", "reason": "Goodwill"})
     assert credit["total"] == "72.00"
     paid = client.get(f"/api/v1/invoices/{invoice['id']}").json()

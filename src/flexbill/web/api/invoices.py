@@ -16,7 +16,7 @@ from flexbill.clock import Clock
 from flexbill.invoicing import service
 from flexbill.invoicing.export import ExportFilter, invoice_rows, to_csv_text
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
-from flexbill.invoicing.store import CreditNoteRow, InvoiceRow
+from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.web.api.billing import tax_rates_by_id
 from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
@@ -101,6 +101,14 @@ def _invoice_out(db: Session, clock: Clock, invoice: InvoiceRow) -> InvoiceOut:
 )
 def record_payment(invoice_id: uuid.UUID, body: service.NewPayment, db: DB) -> PaymentOut:
     return payment_out(service.record_payment(db, invoice_id, body))
+
+
+@router.get("/invoices/{invoice_id}/payments", dependencies=read, tags=["invoices"])
+def list_payments(invoice_id: uuid.UUID, db: ReadDB) -> Page[PaymentOut]:
+    """Every payment recorded on the invoice, oldest first (one page: an invoice has few)."""
+    service.get_invoice(db, invoice_id)
+    rows = db.scalars(select(PaymentRow).where(PaymentRow.invoice_id == invoice_id).order_by(PaymentRow.id))
+    return Page[PaymentOut](items=[payment_out(row) for row in rows], next_cursor=None)
 
 
 @router.post(
