@@ -15,6 +15,7 @@ from flexbill.catalog import service as catalog
 from flexbill.clock import Clock
 from flexbill.customers import service as customers
 from flexbill.invoicing.service import NewPayment, record_payment
+from flexbill.money import round_money
 from flexbill.periods import add_months, grid_date_on_or_before
 
 COMPANIES = (
@@ -79,7 +80,7 @@ def _pay_some(
             luck = rng.random()
             if luck > share_paid + 0.1 or planned.total <= 0:
                 continue
-            amount = planned.total if luck < share_paid else (planned.total / 2).quantize(Decimal("0.01"))
+            amount = planned.total if luck < share_paid else round_money(planned.total / 2, planned.currency)
             paid_on = min(today, planned.issue_date + timedelta(days=rng.randint(1, 20)))
             record_payment(
                 db, invoice_id, NewPayment(date=paid_on, amount=amount, method="bank_transfer", reference="Demo")

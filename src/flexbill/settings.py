@@ -30,7 +30,6 @@ class Settings(BaseSettings):
         default=None,
         description="Pretend today is this date (YYYY-MM-DD): for rehearsing a month ahead, and for tests.",
     )
-    base_url: str | None = Field(default=None, description="Public URL of this flexbill, for links in emails.")
 
     def resolved_database_url(self) -> str:
         if self.database_url:
