@@ -299,7 +299,7 @@ def _import_row(
         for item in error.errors():
             location = item.get("loc", ())
             field_name = str(location[0]) if location else None
-            at = spec.column_of(field_name, given) if field_name else _mentioned_column(spec, item["msg"])
+            at = spec.column_of(field_name, given)
             if at is not None and at in failed:
                 continue  # already reported: the cell could not be read
             problems.append(_Problem(at, _pydantic_message(item, at)))
@@ -321,13 +321,6 @@ def _import_row(
 def _other(spec: _Spec, reference: _Reference, column: str) -> str:
     others = [c for c, ref in spec.references.items() if ref.field == reference.field and c != column]
     return " and ".join(others) or "another column"
-
-
-def _mentioned_column(spec: _Spec, message: str) -> str | None:
-    """A rule about several fields (``end_date ... is before start_date``) is put on the first column it names."""
-    words = set(re.findall(r"[a-z_]+", message))
-    positions = [(message.find(c), c) for c in spec.columns if c in words]
-    return min(positions)[1] if positions else None
 
 
 def _pydantic_message(item: Mapping[str, Any], column: str | None) -> str:

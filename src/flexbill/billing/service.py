@@ -176,7 +176,7 @@ def _commit_bill_run(
     rules = get_billing_rules(session)
     _check_run_date(rules, run_date, location_id, session)
     location_ids = [location_id] if location_id else list(session.scalars(select(LocationRow.id)))
-    next_numbers = _lock_sequences(session, sorted(location_ids, key=str))
+    next_numbers = _lock_sequences(session, location_ids)  # locked in id order (ORDER BY), so never a deadlock
     if progress:
         progress("planning", 0, 0)
     # Only the locations locked above: one created meanwhile waits for the next run.

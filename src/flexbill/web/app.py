@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,9 +96,6 @@ def _describe(item: Mapping[str, Any]) -> tuple[str | None, str]:
             return None, "the request needs a JSON object as its body"
         if kind in ("model_attributes_type", "dict_type"):
             return None, "the request body must be a JSON object"
-        # A rule across fields (a model validator) has no location of its own: name the first field of the
-        # request that its message mentions ("end_date ... is before start_date ..." -> end_date).
-        field = _field_mentioned(text, item.get("input"))
     if kind == "missing":
         text = "is required"
     elif kind == "extra_forbidden":
@@ -110,13 +106,6 @@ def _describe(item: Mapping[str, Any]) -> tuple[str | None, str]:
         detail = (item.get("ctx") or {}).get("error")
         text = f"{shown}: dates are YYYY-MM-DD, such as 2026-11-01" + (f" ({detail})" if detail else "")
     return field, text
-
-
-def _field_mentioned(text: str, given: object) -> str | None:
-    if not isinstance(given, Mapping):
-        return None
-    words: list[str] = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
-    return next((word for word in words if word in given), None)
 
 
 def _integrity_error(_request: Request, error: IntegrityError) -> JSONResponse:
