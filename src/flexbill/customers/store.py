@@ -9,7 +9,6 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from flexbill.customers.model import format_address
 from flexbill.db import Amount, Base, new_id, utcnow
 
 
@@ -32,11 +31,6 @@ class CustomerRow(Base):
     tax_rate_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tax_rates.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    def address(self) -> str:
-        return format_address(
-            self.address_line1, self.address_line2, self.city, self.region, self.postal_code, self.country
-        )
 
 
 class MembershipRow(Base):

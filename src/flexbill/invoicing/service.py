@@ -13,12 +13,11 @@ from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from flexbill.billing.service import ensure_not_locked, get_billing_rules
+from flexbill.billing.service import bill_to_details, ensure_not_locked, get_billing_rules
 from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
 from flexbill.catalog.service import get_location, tax_rate_terms
 from flexbill.catalog.store import LocationRow, TaxRateRow
 from flexbill.clock import Clock, local_today
-from flexbill.customers.store import CustomerRow
 from flexbill.errors import Conflict, InvalidInput, NotFound
 from flexbill.invoicing.model import (
     OPEN_STATUSES,
@@ -126,10 +125,10 @@ def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> Invo
     invoice.number = render_number(
         location.invoice_number_template, number, location_code=location.code, issue_date=invoice.issue_date
     )
-    customer = session.get(CustomerRow, invoice.customer_id)
-    if customer is not None:  # the bill-to details are fixed when the invoice is issued
-        invoice.bill_to_name, invoice.bill_to_email = customer.name, customer.email
-        invoice.bill_to_address, invoice.bill_to_tax_number = customer.address(), customer.tax_number
+    # The bill-to details are fixed when the invoice is issued, as the bill run fixes them for what it issues.
+    bill_to = bill_to_details(session, [invoice.customer_id])[invoice.customer_id]
+    invoice.bill_to_name, invoice.bill_to_email = bill_to.name, bill_to.email
+    invoice.bill_to_address, invoice.bill_to_tax_number = bill_to.address, bill_to.tax_number
     invoice.status = status_after_settlement(invoice.total, ZERO)
     invoice.issued_at = clock.now()
     session.flush()
