@@ -142,6 +142,12 @@ def tax_lines(
 ) -> list[LineTax]:
     """Net, tax and gross of every line, in order. ``amounts`` are rounded line amounts in the price basis."""
     taxes = component_taxes(amounts, inclusive=inclusive, rounding=rounding, currency=currency)
+    return _line_taxes(amounts, taxes, inclusive)
+
+
+def _line_taxes(
+    amounts: Sequence[tuple[Decimal, TaxRate]], taxes: Sequence[tuple[Decimal, ...]], inclusive: bool
+) -> list[LineTax]:
     result = []
     for (amount, _), components in zip(amounts, taxes, strict=True):
         tax = sum(components, ZERO)
@@ -167,8 +173,8 @@ def tax_breakdown(
 ) -> list[TaxBreakdownRow]:
     """Tax per rate and component, as printed under an invoice's lines: the same computation as the lines', so
     the rows add up to the invoice's tax total. ``taxable_amount`` is the net of the lines at that rate."""
-    lines = tax_lines(amounts, inclusive=inclusive, rounding=rounding, currency=currency)
     taxes = component_taxes(amounts, inclusive=inclusive, rounding=rounding, currency=currency)
+    lines = _line_taxes(amounts, taxes, inclusive)
     rates: dict[str, TaxRate] = {}
     nets: dict[str, Decimal] = defaultdict(lambda: ZERO)
     sums: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
