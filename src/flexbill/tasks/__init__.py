@@ -1,0 +1,1 @@
+"""The outbox: side effects on the outside world as task rows, claimed by workers with a lease."""
