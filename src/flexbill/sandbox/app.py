@@ -1,0 +1,60 @@
+"""The parent app that mounts every sandbox under its own prefix (``/xero``; QuickBooks and Stripe later)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from flexbill import __version__
+from flexbill.sandbox.clock import SandboxClock
+from flexbill.sandbox.xero import Limits, XeroSandbox, create_xero_app
+
+
+def create_sandbox_app(
+    *,
+    xero: XeroSandbox | None = None,
+    clock: SandboxClock | None = None,
+    time_scale: float = 1.0,
+    webhook_url: str | None = None,
+    webhook_key: str | None = None,
+    limits: Limits | None = None,
+    webhook_batch_seconds: float = 0.5,
+    webhook_retry_delays: Sequence[float] = (1.0, 5.0, 25.0),
+) -> FastAPI:
+    """The sandboxes' app. Pass a ready :class:`XeroSandbox` to share it (tests keep a handle on it); otherwise
+    one is made from the other arguments. ``app.state.xero`` is the Xero sandbox either way."""
+    sandbox = xero or XeroSandbox(
+        clock=clock,
+        time_scale=time_scale,
+        webhook_url=webhook_url,
+        webhook_key=webhook_key,
+        limits=limits,
+        webhook_batch_seconds=webhook_batch_seconds,
+        webhook_retry_delays=webhook_retry_delays,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        sandbox.close()
+
+    app = FastAPI(title="flexbill sandboxes", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.xero = sandbox
+    app.mount("/xero", create_xero_app(sandbox))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><title>flexbill sandboxes</title><h1>flexbill sandboxes</h1>"
+            "<p>Xero: API at <code>/xero/api.xro/2.0</code>, OAuth at <code>/xero/identity/connect/authorize</code>, "
+            "control and docs at <a href='/xero/_sandbox/docs'>/xero/_sandbox/docs</a>.</p>"
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
