@@ -1,0 +1,1 @@
+"""Accounting sync: the connector port, the sync engine and the connectors."""

@@ -1,0 +1,1 @@
+"""The Xero connector: pure mapping (mapping.py) and HTTP (client.py)."""
