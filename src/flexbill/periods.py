@@ -59,6 +59,29 @@ class Period:
         return f"{self.start.isoformat()} to {self.last_day.isoformat()}"
 
 
+@lru_cache(maxsize=4096)
+def human_period(period: Period) -> str:
+    """A period as invoice lines print it, in as few words as stay unambiguous.
+
+    >>> human_period(Period(date(2026, 11, 10), date(2026, 12, 1)))
+    '10-30 Nov 2026'
+    >>> human_period(Period(date(2026, 11, 20), date(2026, 11, 21)))
+    '20 Nov 2026'
+    >>> human_period(Period(date(2026, 11, 10), date(2027, 1, 1)))
+    '10 Nov - 31 Dec 2026'
+    >>> human_period(Period(date(2026, 12, 10), date(2027, 2, 1)))
+    '10 Dec 2026 - 31 Jan 2027'
+    """
+    first, last = period.start, period.last_day
+    if first == last:
+        return f"{first.day} {first:%b %Y}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}-{last.day} {first:%b %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} - {last.day} {last:%b %Y}"
+    return f"{first.day} {first:%b %Y} - {last.day} {last:%b %Y}"
+
+
 def exclusive_end(last_day: date | None) -> date | None:
     """The day after an inclusive last day (``None``, open-ended, stays ``None``)."""
     return None if last_day is None else last_day + timedelta(days=1)

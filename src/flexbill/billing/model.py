@@ -26,7 +26,6 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
-from functools import lru_cache
 from typing import NamedTuple
 
 from flexbill.invoicing.model import InvoiceStatus, LineTax, TaxRate, TaxRounding, tax_lines
@@ -36,6 +35,7 @@ from flexbill.periods import (
     add_months,
     block_containing,
     grid_date_on_or_before,
+    human_period,
     is_billing_day,
     proration,
 )
@@ -285,7 +285,7 @@ def membership_line(membership: MembershipToBill, charge: MembershipCharge, curr
         amount = max(ZERO, before_discount - round_money(off, currency))
     else:
         amount = before_discount
-    description = f"{membership.plan_name}, {_human_period(charge.active)}"
+    description = f"{membership.plan_name}, {human_period(charge.active)}"
     if prorated:
         description += f" ({charge.active.days} of {charge.block.days} days)"
     return PlannedLine(
@@ -393,15 +393,3 @@ def plan_bill_run(
     # Per location and customer; with separate grouping the memberships' invoice comes before the fees'.
     invoices.sort(key=lambda inv: (inv.location.code, inv.customer_id.int, inv.lines[0].line.kind is LineKind.FEE))
     return invoices
-
-
-@lru_cache(maxsize=4096)
-def _human_period(period: Period) -> str:
-    first, last = period.start, period.last_day
-    if first == last:
-        return f"{first.day} {first:%b %Y}"
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}-{last.day} {first:%b %Y}"
-    if first.year == last.year:
-        return f"{first.day} {first:%b} - {last.day} {last:%b %Y}"
-    return f"{first.day} {first:%b %Y} - {last.day} {last:%b %Y}"
