@@ -1,16 +1,20 @@
-"""The one place where adapters (database, clock) are chosen from settings."""
+"""The one place where adapters (database, clock, the Xero export's codes) are chosen from settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from flexbill.clock import Clock, FixedClock, SystemClock
+from flexbill.clock import Clock, ShiftedClock, SystemClock
 from flexbill.db import make_engine, make_session_factory, read_only
 from flexbill.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from flexbill.invoicing.export import XeroCodesFor
 
 
 @dataclass
@@ -34,7 +38,16 @@ def build_context(settings: Settings | None = None, *, clock: Clock | None = Non
 
 
 def clock_for(settings: Settings) -> Clock:
-    """The system clock, or a clock stopped at noon UTC of ``FLEXBILL_TODAY`` when that is set."""
+    """The system clock, or, when ``FLEXBILL_TODAY`` is set, a clock that starts at noon UTC of that day and runs
+    on from there (so the worker's retries and waits still come due)."""
     if settings.today is not None:
-        return FixedClock(datetime.combine(settings.today, time(12, 0), tzinfo=UTC))
+        return ShiftedClock(datetime.combine(settings.today, time(12, 0), tzinfo=UTC))
     return SystemClock()
+
+
+def xero_codes_for(ctx: Context, session: Session) -> XeroCodesFor:
+    """Where the Xero CSV export (the API's and the CLI's) gets each location's codes: the mappings of the
+    location's Xero connection, or flexbill's own account codes and tax rate names (``default_xero_codes``)."""
+    from flexbill.accounting.service import xero_codes_from_mappings
+
+    return xero_codes_from_mappings(session)

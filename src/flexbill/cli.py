@@ -21,6 +21,7 @@ from flexbill.bootstrap import Context, build_context
 from flexbill.errors import FlexbillError
 from flexbill.importing import ImportKind
 from flexbill.money import round_money
+from flexbill.sandbox.cli import sandbox_app
 
 app = typer.Typer(
     help="flexbill: billing for flexible workspaces.",
@@ -34,6 +35,7 @@ export_app = typer.Typer(help="Exports.", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(export_app, name="export")
+app.add_typer(sandbox_app, name="sandbox")
 
 console = Console()
 errors = Console(stderr=True)
@@ -83,12 +85,26 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Serve the REST API (and, as they arrive, the staff console and the members' portal)."""
+    ctx = _context()
+    _serve(ctx, host or ctx.settings.host, port or ctx.settings.port)
+
+
+def _serve(ctx: Context, host: str, port: int) -> None:
+    """Serve the web app; on the embedded default (``FLEXBILL_WORKER_IN_PROCESS``, on unless turned off) the task
+    worker runs in the same process, so sync and email need nothing else running."""
     import uvicorn
 
     from flexbill.web.app import create_app
+    from flexbill.worker import default_handlers, default_recurring, start_in_thread
 
-    ctx = _context()
-    uvicorn.run(create_app(ctx), host=host or ctx.settings.host, port=port or ctx.settings.port)
+    worker = None
+    if ctx.settings.worker_in_process:
+        worker = start_in_thread(ctx, default_handlers(ctx), recurring=default_recurring(ctx))
+    try:
+        uvicorn.run(create_app(ctx), host=host, port=port)
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 @api_keys_app.command("create")
@@ -205,18 +221,65 @@ def list_invoices(
 
 @export_app.command("invoices")
 def export_invoices(
-    out: Annotated[Path, typer.Option(help="The CSV file to write.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "--output",
+            help="The CSV file to write. With --format xero, a file (several files go next to it, named after it) "
+            "or a folder (the files get their own names).",
+        ),
+    ],
     date_from: Annotated[str | None, typer.Option("--from", help="First issue date.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last issue date (inclusive).")] = None,
     location: Annotated[str | None, typer.Option(help="A location code.")] = None,
     status: Annotated[str | None, typer.Option(help="Only invoices in this status.")] = None,
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="flexbill (its own columns) or xero (Xero's sales invoice import template).",
+        ),
+    ] = "flexbill",
+    date_order: Annotated[
+        str | None,
+        typer.Option(
+            "--date-order",
+            help="With --format xero: dmy writes dates DD/MM/YYYY (the default); mdy writes MM/DD/YYYY, for "
+            "organisations in the US.",
+        ),
+    ] = None,
 ) -> None:
-    """Write the invoices as CSV, one row per line (columns in docs/api.md)."""
-    from flexbill.invoicing.export import ExportFilter, invoice_rows, to_csv_text
+    """Write the invoices as CSV, one row per line (columns in docs/api.md).
+
+    With --format xero the rows follow Xero's sales invoice import template (Business > Invoices > Import).
+    Xero asks, when importing a file, whether its amounts are tax exclusive or tax inclusive, and takes at most
+    500 invoices from one file: so the invoices of locations whose prices include tax go in files of their own,
+    and every 500 invoices start a new file (an invoice is never split). The command lists each file it wrote
+    with the answer to give Xero for it. Drafts have no number yet and cannot be exported for Xero.
+    """
+    from flexbill.bootstrap import xero_codes_for
+    from flexbill.invoicing.export import (
+        DateOrder,
+        ExportFilter,
+        ExportFormat,
+        invoice_rows,
+        plan_xero_export,
+        repeatable_reads,
+        to_csv_text,
+        write_xero_files,
+    )
     from flexbill.invoicing.model import InvoiceStatus
 
     if status is not None and status not in {s.value for s in InvoiceStatus}:
         raise _fail(f"--status {status!r} is not one of {', '.join(s.value for s in InvoiceStatus)}")
+    if export_format not in {f.value for f in ExportFormat}:
+        raise _fail(f"--format {export_format!r} is not one of {', '.join(f.value for f in ExportFormat)}")
+    if date_order is not None and date_order not in {d.value for d in DateOrder}:
+        raise _fail(f"--date-order {date_order!r} is not one of {', '.join(d.value for d in DateOrder)}")
+    xero = ExportFormat(export_format) is ExportFormat.XERO
+    if date_order is not None and not xero:
+        raise _fail("--date-order applies only to --format xero (flexbill's format has YYYY-MM-DD dates)")
     ctx = _context()
     try:
         location_id = _location_id(ctx, location)
@@ -230,6 +293,28 @@ def export_invoices(
     )
     if not out.parent.is_dir():
         raise _fail(f"--out {out}: the folder {out.parent} does not exist")
+    if xero:
+        with ctx.readers() as db:
+            repeatable_reads(db)
+            codes = xero_codes_for(ctx, db)
+            try:
+                plan = plan_xero_export(db, export, codes)
+            except FlexbillError as error:
+                raise _fail(error.message) from None
+            written = write_xero_files(db, export, plan, codes, out, DateOrder(date_order or DateOrder.DMY))
+        for done in written:
+            console.print(
+                f"Wrote {done.path}: {done.file.invoices} invoices, {done.lines} lines; "
+                f"amounts are {done.file.amount_type.choice}.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(
+            "Import in Xero with Business > Invoices > Import, one file at a time; when Xero asks whether the "
+            "amounts are tax exclusive or tax inclusive, answer as listed for the file.",
+            soft_wrap=True,
+        )
+        return
     lines = 0
     with ctx.readers() as db, out.open("w", encoding="utf-8", newline="") as handle:
         for chunk in to_csv_text(invoice_rows(db, export)):
@@ -242,12 +327,23 @@ def export_invoices(
 def demo(
     port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the sample space, then stop.")] = False,
+    sandbox_port: Annotated[
+        int | None, typer.Option(help="Port of the Xero sandbox the demo keeps its books in (default: port + 1).")
+    ] = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(help="How much faster the sandbox's clock runs (rate-limit windows); 1 is Xero's own pace."),
+    ] = 60.0,
 ) -> None:
-    """Build a sample coworking space in a fresh embedded database, bill it, and serve the API."""
+    """Build a sample coworking space in a fresh embedded database, keep its books in a local Xero sandbox, bill
+    it, sync it, and serve the API."""
     from flexbill.access.service import create_api_key
-    from flexbill.demo import HISTORY_MONTHS, build_demo_space
+    from flexbill.accounting.service import pending_records
+    from flexbill.demo import HISTORY_MONTHS, build_demo_space, connect_demo_to_xero
     from flexbill.migrations import upgrade
+    from flexbill.sandbox.server import start_sandbox
     from flexbill.settings import get_settings
+    from flexbill.worker import Worker, default_handlers
 
     settings = get_settings()
     demo_dir = settings.data_dir / "demo"
@@ -256,31 +352,93 @@ def demo(
     for stale in demo_dir.glob("flexbill.sqlite3*"):
         stale.unlink()
     settings = settings.model_copy(update={"database_url": f"sqlite:///{database}"})
+    serve_port = port or settings.port
+    url = f"http://{settings.host}:{serve_port}"
     ctx = build_context(settings)
     upgrade(ctx.engine)
-    space = build_demo_space(ctx.sessions, ctx.clock)
-    with ctx.sessions() as db, db.begin():
-        key = create_api_key(db, "demo").key
+    sandbox = start_sandbox(host=settings.host, port=sandbox_port or serve_port + 1, time_scale=time_scale)
+    try:
+        space = build_demo_space(
+            ctx.sessions,
+            ctx.clock,
+            before_billing=lambda: connect_demo_to_xero(ctx, sandbox.xero_url, f"{url}/accounting/callback"),
+        )
+        with ctx.sessions() as db, db.begin():
+            key = create_api_key(db, "demo").key
+        with console.status("Syncing the sample space to the Xero sandbox..."):
+            Worker(ctx, default_handlers(ctx)).run_until_idle()
+        with ctx.readers() as db:
+            waiting = sum(len(records) for records in pending_records(db).values())
 
-    table = _bill_run_table(f"Sample space, bill run of {space.billing_day.isoformat()}", space.bill_run)
-    console.print(
-        f"A fresh sample space (made anew each time): {space.customers} customers, {space.memberships} "
-        f"memberships and {space.fees} fees, with {HISTORY_MONTHS} months of history.",
-        soft_wrap=True,
-    )
-    console.print(table)
-    url = f"http://{settings.host}:{port or settings.port}"
-    console.print(f"API key (read and write): [bold]{key}[/bold]", soft_wrap=True)
-    console.print(f"Try:  curl -H 'Authorization: Bearer {key}' '{url}/api/v1/invoices?limit=2'", soft_wrap=True)
-    console.print(f"CLI:  export FLEXBILL_DATABASE_URL={settings.database_url}", soft_wrap=True)
-    console.print(f"API reference: {url}/api/v1/docs", soft_wrap=True)
-    if no_serve:
+        table = _bill_run_table(f"Sample space, bill run of {space.billing_day.isoformat()}", space.bill_run)
+        console.print(
+            f"A fresh sample space (made anew each time): {space.customers} customers, {space.memberships} "
+            f"memberships and {space.fees} fees, with {HISTORY_MONTHS} months of history.",
+            soft_wrap=True,
+        )
+        console.print(table)
+        counts = sandbox.xero.state()["counts"]
+        console.print(
+            f"Books kept in the Xero sandbox at {sandbox.xero_url} ({time_scale:g}x time): {counts['invoices']} "
+            f"invoices, {counts['contacts']} contacts, {counts['payments']} payments"
+            + (f"; {waiting} records still to send (the worker carries on)." if waiting else "."),
+            soft_wrap=True,
+        )
+        console.print(f"API key (read and write): [bold]{key}[/bold]", soft_wrap=True)
+        console.print(f"Try:  curl -H 'Authorization: Bearer {key}' '{url}/api/v1/invoices?limit=2'", soft_wrap=True)
+        console.print(f"CLI:  export FLEXBILL_DATABASE_URL={settings.database_url}", soft_wrap=True)
+        console.print(f"API reference: {url}/api/v1/docs", soft_wrap=True)
+        console.print(f"Sandbox state: {sandbox.xero_url}/_sandbox/state", soft_wrap=True)
+        if no_serve:
+            return
+        _serve(ctx, settings.host, serve_port)
+    finally:
+        sandbox.stop()
+
+
+@app.command()
+def sync(
+    invoice: Annotated[
+        list[str] | None, typer.Option("--invoice", help="An invoice number or id to send (repeat for more).")
+    ] = None,
+    all_pending: Annotated[
+        bool, typer.Option("--all-pending", help="Send every invoice, payment and credit note not yet in the books.")
+    ] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="With --all-pending: failed ones too.")] = False,
+    wait: Annotated[int, typer.Option(help="Give up waiting after this many seconds.")] = 600,
+) -> None:
+    """Send invoices to the accounting system now and wait for the result (the manual sync mode, and retries).
+
+    The sending is done by the same tasks the worker runs: a worker running elsewhere may take some of them,
+    and this command waits for those too."""
+    from datetime import timedelta
+
+    from flexbill.accounting.runner import run_and_wait, sync_report
+    from flexbill.accounting.service import pending_records, request_sync
+
+    if not invoice and not all_pending:
+        raise _fail("name invoices with --invoice NUMBER (repeatable), or use --all-pending")
+    ctx = _context()
+    try:
+        with ctx.sessions() as db, db.begin():
+            targets = pending_records(db, retry_failed=retry_failed) if all_pending else {}
+            keys = request_sync(db, ctx, invoice or [], targets)
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+    if not keys:
+        console.print("Nothing to send: everything asked for is already in the books.")
         return
-    import uvicorn
-
-    from flexbill.web.app import create_app
-
-    uvicorn.run(create_app(ctx), host=settings.host, port=port or settings.port)
+    console.print(f"Sending {len(keys)} record(s) to the accounting system...")
+    waited = run_and_wait(ctx, keys, timeout=timedelta(seconds=wait))
+    table = Table("kind", "number", "sync", "number in the books", "error")
+    for row in sync_report(ctx, keys):
+        table.add_row(*row)
+    console.print(table)
+    failed = [info for info in waited.tasks.values() if info.status == "failed"]
+    if waited.timed_out or waited.unfinished:
+        raise _fail(f"{len(waited.unfinished)} record(s) are still waiting (rate limit, retry or reconnect needed)")
+    if failed:
+        raise _fail(f"{len(failed)} record(s) failed; the errors are above and in each record's sync log")
 
 
 @app.command("import")
@@ -345,6 +503,66 @@ def _parse_date(value: str, option: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise _fail(f"{option} {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+@app.command("worker")
+def run_worker(
+    once: Annotated[bool, typer.Option("--once", help="Run every task due now, then stop.")] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval", min=0.05,
+            help="Seconds between looks for new work when idle (it wakes sooner when a task falls due).",
+        ),
+    ] = 1.0,
+) -> None:  # fmt: skip
+    """Run the outbox's tasks (accounting sync, emails, charges, webhooks) as they fall due, until Ctrl-C or
+    SIGTERM. Any number of workers may run at once, on any machines sharing the database."""
+    import signal
+    import threading
+    from datetime import datetime
+
+    from rich.markup import escape
+
+    from flexbill.worker import BatchReport, Worker, default_handlers, default_recurring
+
+    ctx = _context()
+    handlers = default_handlers(ctx)
+    if not handlers:
+        errors.print("[yellow]No task handlers are registered: there is nothing for this worker to run.[/yellow]")
+
+    def show(report: BatchReport) -> None:
+        colour = "red" if report.failed or report.error else "yellow" if report.retried or report.stale else "green"
+        stamp = datetime.now().astimezone().strftime("%H:%M:%S")  # when it ran here, whatever the business clock says
+        console.print(f"{stamp} [{colour}]{escape(report.describe())}[/{colour}]", highlight=False, soft_wrap=True)
+
+    worker = Worker(ctx, handlers, poll_interval=poll_interval, recurring=default_recurring(ctx), on_batch=show)
+    if once:
+        summary = worker.run_until_idle()
+        batches = f"{summary.batches} batch{'es' * (summary.batches != 1)}"
+        console.print(
+            f"{summary.ran} task{'s' * (summary.ran != 1)} ran in {batches}: {summary.done} done, "
+            f"{summary.retried} to retry, {summary.failed} failed.",
+            highlight=False,
+        )
+        return
+
+    stop = threading.Event()
+
+    def on_signal(_signal: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now; the batch in hand runs again when its lease expires
+            raise KeyboardInterrupt
+        errors.print("Stopping after the batch in hand (Ctrl-C again to stop at once).")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    errors.print(f"Worker {worker.worker_id}: {', '.join(sorted(handlers)) or 'no handlers'}. Ctrl-C stops it.")
+    try:
+        worker.run_forever(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    errors.print("Worker stopped.")
 
 
 def main() -> None:  # pragma: no cover - the console script entry point

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -42,3 +43,18 @@ class FixedClock:
 
     def today(self) -> date:
         return self.instant.date()
+
+
+@dataclass
+class ShiftedClock:
+    """A clock that started at ``start`` and runs on at the real pace: rehearsing a month ahead
+    (``FLEXBILL_TODAY``) with retries, leases and rate-limit waits that still come due."""
+
+    start: datetime
+    _origin: float = field(default_factory=time.monotonic)
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._origin)
+
+    def today(self) -> date:
+        return self.now().date()

@@ -4,13 +4,17 @@ memberships and fees, and one bill run. Deterministic: the same day gives the sa
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flexbill.billing.service import BillingRulesChanges, BillRunResult, run_bill_run, update_billing_rules
+from flexbill.bootstrap import Context
 from flexbill.catalog import service as catalog
 from flexbill.clock import Clock
 from flexbill.customers import service as customers
@@ -46,10 +50,13 @@ def _slug(name: str) -> str:
 HISTORY_MONTHS = 3  # billed, and mostly paid, before the latest run
 
 
-def build_demo_space(factory: sessionmaker[Session], clock: Clock, seed: int = 7) -> DemoSpace:
+def build_demo_space(
+    factory: sessionmaker[Session], clock: Clock, seed: int = 7, *, before_billing: Callable[[], object] | None = None
+) -> DemoSpace:
     """Create the sample space in an empty database with a few months of history: the bill runs of the last
     billing days, most of them paid; then memberships entered late (caught up by the latest run), and the run of
-    the latest billing day, partly paid."""
+    the latest billing day, partly paid. ``before_billing`` runs once the catalog and customers exist (the demo
+    connects its locations to the accounting sandbox there, so the whole history is synced)."""
     rng = random.Random(seed)
     today = clock.today()
     run_date = grid_date_on_or_before(today, 1)
@@ -60,18 +67,25 @@ def build_demo_space(factory: sessionmaker[Session], clock: Clock, seed: int = 7
         update_billing_rules(db, BillingRulesChanges(billing_day=1, due_days=14))
         for spec in _LOCATIONS:
             late += _build_location(db, rng, spec, run_date, counts)
+    if before_billing is not None:
+        before_billing()
     for billing_day in history:
-        _pay_some(factory, rng, run_bill_run(factory, clock, billing_day), today, share_paid=0.95)
+        _pay_some(factory, clock, rng, run_bill_run(factory, clock, billing_day), today, share_paid=0.95)
     with factory() as db, db.begin():
         for command in late:
             customers.create_membership(db, command)
     result = run_bill_run(factory, clock, run_date)
-    _pay_some(factory, rng, result, today, share_paid=0.6)
+    _pay_some(factory, clock, rng, result, today, share_paid=0.6)
     return DemoSpace(run_date, counts["customers"], counts["memberships"], counts["fees"], result)
 
 
 def _pay_some(
-    factory: sessionmaker[Session], rng: random.Random, run: BillRunResult, today: date, share_paid: float
+    factory: sessionmaker[Session],
+    clock: Clock,
+    rng: random.Random,
+    run: BillRunResult,
+    today: date,
+    share_paid: float,
 ) -> None:
     """Members paid by bank transfer after the bill run: ``share_paid`` of them in full, a few in part; the rest
     are overdue or not yet due."""
@@ -83,7 +97,7 @@ def _pay_some(
             amount = planned.total if luck < share_paid else round_money(planned.total / 2, planned.currency)
             paid_on = min(today, planned.issue_date + timedelta(days=rng.randint(1, 20)))
             record_payment(
-                db, invoice_id, NewPayment(date=paid_on, amount=amount, method="bank_transfer", reference="Demo")
+                db, clock, invoice_id, NewPayment(date=paid_on, amount=amount, method="bank_transfer", reference="Demo")
             )
 
 
@@ -207,3 +221,43 @@ def _build_location(
             )  # fmt: skip
             counts["fees"] += 1
     return late
+
+
+# The demo organisation of the Xero sandbox, and how the sample catalog maps onto it.
+DEMO_XERO_MAPPINGS: dict[str, object] = {
+    "accounts": {"200-LON": "200", "210-LON": "260", "200-BER": "200", "210-BER": "260"},
+    "tax_rates": {"GB-VAT20": "OUTPUT2", "DE-UST19": "TAX001"},
+    "payment_account": "090",
+    "tracking": {
+        "LON": {"category": "Location", "option": "London"},
+        "BER": {"category": "Location", "option": "Berlin"},
+    },
+}
+
+
+def connect_demo_to_xero(ctx: Context, xero_url: str, redirect_uri: str) -> uuid.UUID:
+    """Connect both sample locations to the Xero sandbox at ``xero_url`` as an operator would: the OAuth consent
+    (the sandbox agrees at once), the code traded for tokens, the organisation's codes mapped; then accounting
+    sync is turned on (auto), with the PDFs fetched for sending. Both locations share the one organisation."""
+    import httpx
+
+    from flexbill.accounting import service as accounting
+    from flexbill.catalog.store import LocationRow
+
+    connection_id: uuid.UUID | None = None
+    with ctx.sessions() as db, db.begin():
+        location_ids = list(db.scalars(select(LocationRow.id).order_by(LocationRow.code)))
+    for location_id in location_ids:
+        with ctx.sessions() as db, db.begin():
+            command = accounting.NewConnection.model_validate(
+                {"location_id": location_id, "provider": "xero", "base_url": xero_url}
+            )
+            _, authorize_url = accounting.create_connection(db, ctx.settings, command, redirect_uri)
+        consent = httpx.get(authorize_url, follow_redirects=False, timeout=30)
+        answer = httpx.URL(consent.headers["location"]).params
+        connection_id = accounting.complete_authorization(ctx, answer["state"], answer["code"]).id
+    assert connection_id is not None
+    accounting.set_mappings(ctx, connection_id, accounting.Mappings.model_validate(DEMO_XERO_MAPPINGS))
+    with ctx.sessions() as db, db.begin():
+        update_billing_rules(db, BillingRulesChanges(accounting_sync="auto", auto_send=True))
+    return connection_id

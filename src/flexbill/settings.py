@@ -31,6 +31,26 @@ class Settings(BaseSettings):
         description="Pretend today is this date (YYYY-MM-DD): for rehearsing a month ahead, and for tests.",
     )
 
+    public_url: str | None = Field(
+        default=None,
+        description="The address members and accounting systems reach flexbill at (e.g. https://billing.example.com). "
+        "Default: derived from each request.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that encrypts accounting tokens at rest (a Fernet key: 32 url-safe base64 bytes). "
+        "Default: a key generated once and kept in data_dir/secret.key.",
+    )
+    xero_client_id: str | None = Field(default=None, description="Xero app's client id (any value for a sandbox).")
+    xero_client_secret: str | None = Field(default=None, description="Xero app's client secret.")
+    xero_webhook_key: str | None = Field(default=None, description="Xero app's webhook signing key.")
+    worker_in_process: bool = Field(
+        default=True, description="Run the task worker inside `flexbill serve` (the embedded default)."
+    )
+    poll_seconds: int = Field(
+        default=60, ge=5, description="How often the worker pulls changes from accounting systems."
+    )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

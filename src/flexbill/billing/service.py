@@ -15,6 +15,8 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from flexbill.accounting import outbox
+from flexbill.accounting.model import RecordKind
 from flexbill.billing.model import (
     AccountingSync,
     AccountRef,
@@ -181,10 +183,26 @@ def _commit_bill_run(
         progress("planning", 0, 0)
     # Only the locations locked above: one created meanwhile waits for the next run.
     invoices = _plan(session, rules, run_date, list(next_numbers))
+    # Pre-flight of the accounting sync: a run whose codes are not all mapped is refused whole.
+    outbox.ensure_mapped(
+        session,
+        {
+            outbox.LineCodes(invoice.location.id, invoice.currency, line.account.code, line.tax_rate.code)
+            for invoice in invoices
+            for line, _ in invoice.lines
+        },
+    )
+    numbered_elsewhere = outbox.accounting_numbered(session, next_numbers)
     run = BillRunRow(id=new_id(), date=run_date, location_id=location_id, invoice_count=len(invoices))
     session.add(run)
     session.flush()
-    invoice_ids = _insert_invoices(session, clock, run.id, invoices, next_numbers, progress)
+    invoice_ids = _insert_invoices(session, clock, run.id, invoices, next_numbers, numbered_elsewhere, progress)
+    outbox.new_records(
+        session,
+        RecordKind.INVOICE,
+        [(invoice_id, invoice.location.id) for invoice_id, invoice in zip(invoice_ids, invoices, strict=True)],
+        clock.now(),
+    )
     return BillRunResult(run.id, run_date, location_id, False, invoices, invoice_ids)
 
 
@@ -426,8 +444,11 @@ def _insert_invoices(
     bill_run_id: uuid.UUID,
     invoices: Sequence[PlannedInvoice],
     next_numbers: dict[uuid.UUID, int],
+    numbered_elsewhere: set[uuid.UUID],
     progress: Progress | None,
 ) -> list[uuid.UUID]:
+    """Write the planned invoices in bulk. Invoices of ``numbered_elsewhere`` locations are issued without a
+    number of ours: the accounting system gives theirs when they are synced."""
     if not invoices:
         return []
     customers = bill_to_details(session)
@@ -445,7 +466,7 @@ def _insert_invoices(
         ids.append(invoice_id)
         location = invoice.location
         number = None
-        if issued:
+        if issued and location.id not in numbered_elsewhere:
             sequence = next_numbers[location.id] + used.get(location.id, 0)
             used[location.id] = used.get(location.id, 0) + 1
             number = render_number(

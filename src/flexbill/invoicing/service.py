@@ -13,6 +13,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from flexbill.accounting import outbox
+from flexbill.accounting.model import RecordKind
 from flexbill.billing.service import bill_to_details, ensure_not_locked, get_billing_rules
 from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
 from flexbill.catalog.service import get_location, tax_rate_terms
@@ -121,10 +123,12 @@ def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> Invo
         raise Conflict(f"invoice {invoice.number} is {invoice.status}; only a draft can be issued")
     ensure_not_locked(get_billing_rules(session), invoice.issue_date, "issue_date")
     location = get_location(session, invoice.location_id)
-    number = take_number(session, location.id, "invoice")
-    invoice.number = render_number(
-        location.invoice_number_template, number, location_code=location.code, issue_date=invoice.issue_date
-    )
+    outbox.ensure_mapped(session, _line_codes(invoice))
+    if location.id not in outbox.accounting_numbered(session, [location.id]):
+        number = take_number(session, location.id, "invoice")
+        invoice.number = render_number(
+            location.invoice_number_template, number, location_code=location.code, issue_date=invoice.issue_date
+        )
     # The bill-to details are fixed when the invoice is issued, as the bill run fixes them for what it issues.
     bill_to = bill_to_details(session, [invoice.customer_id])[invoice.customer_id]
     invoice.bill_to_name, invoice.bill_to_email = bill_to.name, bill_to.email
@@ -132,7 +136,15 @@ def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> Invo
     invoice.status = status_after_settlement(invoice.total, ZERO)
     invoice.issued_at = clock.now()
     session.flush()
+    outbox.records_changed(session, RecordKind.INVOICE, [(invoice.id, invoice.location_id)], clock.now())
     return invoice
+
+
+def _line_codes(invoice: InvoiceRow) -> list[outbox.LineCodes]:
+    return [
+        outbox.LineCodes(invoice.location_id, invoice.currency, line.account_code, line.tax_rate_code)
+        for line in invoice.lines
+    ]
 
 
 def void_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID, request: VoidRequest) -> InvoiceRow:
@@ -156,10 +168,20 @@ def void_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID, request:
     invoice.status = InvoiceStatus.VOIDED
     invoice.voided_at = clock.now()
     session.flush()
+    outbox.records_changed(session, RecordKind.INVOICE, [(invoice.id, invoice.location_id)], clock.now())
     return invoice
 
 
-def record_payment(session: Session, invoice_id: uuid.UUID, command: NewPayment) -> PaymentRow:
+def record_payment(
+    session: Session,
+    clock: Clock,
+    invoice_id: uuid.UUID,
+    command: NewPayment,
+    *,
+    source: Literal["flexbill", "accounting"] = "flexbill",
+) -> PaymentRow:
+    """Record a payment against an issued invoice. One recorded here goes to the accounting system (by the
+    sync rule); one taken from it (``source="accounting"``) is never sent back."""
     invoice = get_invoice(session, invoice_id, for_update=True)
     label = invoice.number or "draft"
     if invoice.status not in OPEN_STATUSES:
@@ -182,11 +204,14 @@ def record_payment(session: Session, invoice_id: uuid.UUID, command: NewPayment)
         currency=invoice.currency,
         method=command.method,
         reference=command.reference,
+        source=source,
     )
     session.add(payment)
     invoice.amount_paid += command.amount
     invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
     session.flush()
+    if source == "flexbill":
+        outbox.records_changed(session, RecordKind.PAYMENT, [(payment.id, invoice.location_id)], clock.now())
     return payment
 
 
@@ -274,10 +299,15 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
     note.subtotal = sum((cl.net_amount for cl in note.lines), ZERO)
     note.tax_total = sum((cl.tax_amount for cl in note.lines), ZERO)
     note.total = sum((cl.gross_amount for cl in note.lines), ZERO)
+    outbox.ensure_mapped(
+        session,
+        [outbox.LineCodes(invoice.location_id, currency, cl.account_code, cl.tax_rate_code) for cl in note.lines],
+    )
     session.add(note)
     invoice.amount_credited += note.total
     invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
     session.flush()
+    outbox.records_changed(session, RecordKind.CREDIT_NOTE, [(note.id, invoice.location_id)], clock.now())
     return note
 
 

@@ -37,7 +37,6 @@ class InvoiceRow(Base):
         CheckConstraint(
             "status IN ('draft', 'awaiting_payment', 'partially_paid', 'paid', 'voided')", name="status_known"
         ),
-        CheckConstraint("status = 'draft' OR status = 'voided' OR number IS NOT NULL", name="issued_has_number"),
         Index("ix_invoices_status_due", "status", "due_date"),
         Index("ix_invoices_customer", "customer_id", "issue_date"),
     )
@@ -110,6 +109,7 @@ class PaymentRow(Base):
     __table_args__ = (
         CheckConstraint("method IN ('bank_transfer', 'cash', 'card', 'other')", name="method_known"),
         CheckConstraint("CAST(amount AS NUMERIC) > 0", name="amount_positive"),
+        CheckConstraint("source IN ('flexbill', 'accounting')", name="source_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -119,6 +119,8 @@ class PaymentRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(20))
     reference: Mapped[str | None] = mapped_column(String(200))
+    # flexbill: recorded here (sent to the accounting system); accounting: taken from it (never sent back).
+    source: Mapped[str] = mapped_column(String(20), default="flexbill", server_default="flexbill")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

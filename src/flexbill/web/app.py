@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flexbill import __version__
 from flexbill.bootstrap import Context
 from flexbill.errors import FlexbillError
-from flexbill.web.api import billing, catalog, customers, invoices
+from flexbill.web.api import accounting, billing, catalog, customers, invoices
+from flexbill.web.webhooks import accounting as accounting_webhooks
 
 API_PREFIX = "/api/v1"
 logger = logging.getLogger("flexbill.web")
@@ -32,8 +33,10 @@ def create_app(ctx: Context) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = ctx
-    for router in (catalog.router, customers.router, billing.router, invoices.router):
+    for router in (catalog.router, customers.router, billing.router, invoices.router, accounting.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(accounting.callback_router)
+    app.include_router(accounting_webhooks.router)
     app.add_exception_handler(FlexbillError, _flexbill_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]

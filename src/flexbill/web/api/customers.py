@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flexbill.accounting.model import RecordKind
 from flexbill.customers import service
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
+from flexbill.web.api.accounting import with_accounting
 from flexbill.web.api.deps import DB, ReadDB, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
@@ -47,17 +49,24 @@ def list_customers(
         query = query.where(CustomerRow.name.ilike(pattern) | CustomerRow.email.ilike(pattern))
     if home_location_id:
         query = query.where(CustomerRow.home_location_id == home_location_id)
-    return paginate(db, query, CustomerRow.id, limit, cursor, customer_out)
+    return paginate(
+        db,
+        query,
+        CustomerRow.id,
+        limit,
+        cursor,
+        convert_page=lambda rows: with_accounting(db, RecordKind.CUSTOMER, [customer_out(row) for row in rows]),
+    )
 
 
 @router.get("/customers/{customer_id}", dependencies=read, tags=["customers"])
 def get_customer(customer_id: uuid.UUID, db: ReadDB) -> CustomerOut:
-    return customer_out(service.get_customer(db, customer_id))
+    return with_accounting(db, RecordKind.CUSTOMER, [customer_out(service.get_customer(db, customer_id))])[0]
 
 
 @router.patch("/customers/{customer_id}", dependencies=write, tags=["customers"])
 def update_customer(customer_id: uuid.UUID, body: service.CustomerChanges, db: DB) -> CustomerOut:
-    return customer_out(service.update_customer(db, customer_id, body))
+    return with_accounting(db, RecordKind.CUSTOMER, [customer_out(service.update_customer(db, customer_id, body))])[0]
 
 
 @router.post("/memberships", status_code=status.HTTP_201_CREATED, dependencies=write, tags=["customers"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import date
+from itertools import chain
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query, status
@@ -11,12 +13,26 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from flexbill.bootstrap import Context
+from flexbill.accounting.model import RecordKind
+from flexbill.bootstrap import Context, xero_codes_for
 from flexbill.clock import Clock
+from flexbill.errors import InvalidInput
 from flexbill.invoicing import service
-from flexbill.invoicing.export import ExportFilter, invoice_rows, to_csv_text
+from flexbill.invoicing.export import (
+    DateOrder,
+    ExportFilter,
+    ExportFormat,
+    invoice_rows,
+    plan_xero_export,
+    repeatable_reads,
+    to_csv_text,
+    to_zip,
+    xero_files,
+    xero_readme,
+)
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
+from flexbill.web.api.accounting import with_accounting
 from flexbill.web.api.billing import tax_rates_by_id
 from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
@@ -68,7 +84,14 @@ def list_invoices(
         query = query.where(late if overdue else ~late)
     rates = tax_rates_by_id(db)
     return paginate(
-        db, query, InvoiceRow.id, limit, cursor, lambda row: invoice_out(row, todays[row.location_id], rates)
+        db,
+        query,
+        InvoiceRow.id,
+        limit,
+        cursor,
+        convert_page=lambda rows: with_accounting(
+            db, RecordKind.INVOICE, [invoice_out(row, todays[row.location_id], rates) for row in rows]
+        ),
     )
 
 
@@ -90,7 +113,8 @@ def void_invoice(
 
 
 def _invoice_out(db: Session, clock: Clock, invoice: InvoiceRow) -> InvoiceOut:
-    return invoice_out(invoice, service.todays_by_location(db, clock)[invoice.location_id], tax_rates_by_id(db))
+    out = invoice_out(invoice, service.todays_by_location(db, clock)[invoice.location_id], tax_rates_by_id(db))
+    return with_accounting(db, RecordKind.INVOICE, [out])[0]
 
 
 @router.post(
@@ -99,8 +123,10 @@ def _invoice_out(db: Session, clock: Clock, invoice: InvoiceRow) -> InvoiceOut:
     dependencies=write,
     tags=["invoices"],
 )
-def record_payment(invoice_id: uuid.UUID, body: service.NewPayment, db: DB) -> PaymentOut:
-    return payment_out(service.record_payment(db, invoice_id, body))
+def record_payment(invoice_id: uuid.UUID, body: service.NewPayment, db: DB, clock: Now) -> PaymentOut:
+    return with_accounting(db, RecordKind.PAYMENT, [payment_out(service.record_payment(db, clock, invoice_id, body))])[
+        0
+    ]
 
 
 @router.get("/invoices/{invoice_id}/payments", dependencies=read, tags=["invoices"])
@@ -108,7 +134,8 @@ def list_payments(invoice_id: uuid.UUID, db: ReadDB) -> Page[PaymentOut]:
     """Every payment recorded on the invoice, oldest first (one page: an invoice has few)."""
     service.get_invoice(db, invoice_id)
     rows = db.scalars(select(PaymentRow).where(PaymentRow.invoice_id == invoice_id).order_by(PaymentRow.id))
-    return Page[PaymentOut](items=[payment_out(row) for row in rows], next_cursor=None)
+    items = with_accounting(db, RecordKind.PAYMENT, [payment_out(row) for row in rows])
+    return Page[PaymentOut](items=items, next_cursor=None)
 
 
 @router.post(
@@ -118,7 +145,8 @@ def list_payments(invoice_id: uuid.UUID, db: ReadDB) -> Page[PaymentOut]:
     tags=["invoices"],
 )
 def create_credit_note(invoice_id: uuid.UUID, body: service.NewCreditNote, db: DB, clock: Now) -> CreditNoteOut:
-    return credit_note_out(service.create_credit_note(db, clock, invoice_id, body))
+    note = credit_note_out(service.create_credit_note(db, clock, invoice_id, body))
+    return with_accounting(db, RecordKind.CREDIT_NOTE, [note])[0]
 
 
 @router.get("/credit-notes", dependencies=read, tags=["invoices"])
@@ -128,12 +156,21 @@ def list_credit_notes(
     query = select(CreditNoteRow)
     if invoice_id:
         query = query.where(CreditNoteRow.invoice_id == invoice_id)
-    return paginate(db, query, CreditNoteRow.id, limit, cursor, credit_note_out)
+    return paginate(
+        db,
+        query,
+        CreditNoteRow.id,
+        limit,
+        cursor,
+        convert_page=lambda rows: with_accounting(db, RecordKind.CREDIT_NOTE, [credit_note_out(row) for row in rows]),
+    )
 
 
 @router.get("/credit-notes/{credit_note_id}", dependencies=read, tags=["invoices"])
 def get_credit_note(credit_note_id: uuid.UUID, db: ReadDB) -> CreditNoteOut:
-    return credit_note_out(service.get_credit_note(db, credit_note_id))
+    return with_accounting(db, RecordKind.CREDIT_NOTE, [credit_note_out(service.get_credit_note(db, credit_note_id))])[
+        0
+    ]
 
 
 @router.get("/exports/invoices.csv", dependencies=read, tags=["exports"], response_class=StreamingResponse)
@@ -143,9 +180,24 @@ def export_invoices(
     to: date | None = Query(None, description="Last issue date (inclusive)."),
     location_id: uuid.UUID | None = None,
     status_: StatusFilter | None = Query(None, alias="status"),
+    format_: Literal["flexbill", "xero"] = Query(
+        "flexbill",
+        alias="format",
+        description="flexbill's own columns, or Xero's sales invoice import template (a zip of several files "
+        "when the invoices do not fit one: over 500, or with both tax-exclusive and tax-inclusive prices).",
+    ),
+    date_order: Literal["dmy", "mdy"] | None = Query(
+        None, description="Xero only: dates as DD/MM/YYYY (dmy, the default) or MM/DD/YYYY (mdy, US organisations)."
+    ),
 ) -> StreamingResponse:
-    """One row per invoice line; the columns are listed in docs/api.md."""
+    """One row per invoice line; the columns and the Xero format are described in docs/api.md."""
     export = ExportFilter(from_, to, location_id, InvoiceStatus(status_) if status_ else None)
+    if ExportFormat(format_) is ExportFormat.XERO:
+        return _xero_export(ctx, export, DateOrder(date_order or DateOrder.DMY))
+    if date_order is not None:
+        raise InvalidInput(
+            "applies only to format=xero (flexbill's own format writes dates as YYYY-MM-DD)", field="date_order"
+        )
 
     def stream() -> object:
         with ctx.readers() as db:
@@ -155,4 +207,39 @@ def export_invoices(
         stream(),  # type: ignore[arg-type]
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="invoices.csv"'},
+    )
+
+
+def _xero_export(ctx: Context, export: ExportFilter, date_order: DateOrder) -> StreamingResponse:
+    """Checks and plans in the request (an error is a JSON answer), then streams from the same snapshot."""
+    db = ctx.readers()
+    try:
+        repeatable_reads(db)
+        codes = xero_codes_for(ctx, db)
+        plan = plan_xero_export(db, export, codes)
+    except BaseException:
+        db.close()
+        raise
+    files = xero_files(db, export, plan, codes, date_order)
+
+    def one_file() -> Iterator[str]:
+        with db:
+            for _, rows in files:
+                yield from to_csv_text(rows)
+
+    def archive() -> Iterator[bytes]:
+        with db:
+            members = ((file.name, to_csv_text(rows)) for file, rows in files)
+            yield from to_zip(chain(members, [("README.txt", [xero_readme(plan)])]), ctx.clock.now())
+
+    if plan.single:
+        return StreamingResponse(
+            one_file(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{plan.files[0].name}"'},
+        )
+    return StreamingResponse(
+        archive(),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="xero-invoices.zip"'},
     )

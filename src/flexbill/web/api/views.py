@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -19,6 +19,18 @@ from flexbill.invoicing.service import amount_due, is_overdue, stored_line_tax_r
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 
 ItemT = TypeVar("ItemT")
+
+
+class AccountingOut(BaseModel):
+    """Where a record stands in the accounting system."""
+
+    provider: str | None = None  # e.g. "xero"; None when the record's location has no accounting connection
+    status: str = "not_synced"  # not_synced, pending, synced, failed, out_of_date
+    external_id: str | None = None
+    number: str | None = None  # the accounting system's number of it
+    synced_at: datetime | None = None
+    error: str | None = None  # why it failed, in the accounting system's words
+    remote_status: str | None = None  # the accounting system's status word, e.g. AUTHORISED, PAID, VOIDED
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -81,6 +93,7 @@ class CustomerOut(BaseModel):
     tax_number: str | None
     home_location_id: uuid.UUID
     tax_rate_id: uuid.UUID | None
+    accounting: AccountingOut = AccountingOut()
 
 
 class MembershipOut(BaseModel):
@@ -172,6 +185,7 @@ class InvoiceOut(BaseModel):
     bill_to: dict[str, str | None]
     lines: list[InvoiceLineOut]
     tax_breakdown: list[TaxBreakdownOut]
+    accounting: AccountingOut = AccountingOut()
 
 
 class BillRunOut(BaseModel):
@@ -191,6 +205,8 @@ class PaymentOut(BaseModel):
     currency: str
     method: str
     reference: str | None
+    source: str  # flexbill (recorded here) or accounting (taken from the accounting system)
+    accounting: AccountingOut = AccountingOut()
 
 
 class CreditNoteLineOut(BaseModel):
@@ -216,6 +232,7 @@ class CreditNoteOut(BaseModel):
     tax_total: str
     total: str
     lines: list[CreditNoteLineOut]
+    accounting: AccountingOut = AccountingOut()
 
 
 class ApiKeyOut(BaseModel):
@@ -466,6 +483,7 @@ def payment_out(row: PaymentRow) -> PaymentOut:
         currency=row.currency,
         method=row.method,
         reference=row.reference,
+        source=row.source,
     )
 
 

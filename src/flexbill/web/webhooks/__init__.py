@@ -1,0 +1,1 @@
+"""Inbound webhooks: accounting systems (and later gateways) telling flexbill that something changed."""

@@ -1,0 +1,458 @@
+"""The accounting sync end to end over real HTTP: flexbill's API and worker against the Xero sandbox.
+
+A connection is made through the OAuth flow (the sandbox consents at once), codes are mapped against the
+organisation's own lists, a month is billed, and the worker sends it: every invoice exactly once, numbered by
+Xero, with Xero's PDF; payments go both ways; faults injected on every kind of call leave no duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from flexbill.accounting import sync
+from flexbill.accounting.store import AccountingDocumentRow, InboundEventRow, SyncRecordRow
+from flexbill.bootstrap import Context
+from flexbill.clock import FixedClock
+from flexbill.customers import service as customers
+from flexbill.customers.store import CustomerRow
+from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
+from flexbill.sandbox.server import RunningSandbox, start_sandbox
+from flexbill.tasks.service import next_due_at, pending_count
+from flexbill.web.app import create_app
+from flexbill.worker import Worker, default_handlers
+from tests.support import Catalog, make_catalog, make_customer, serving
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    running = start_sandbox(time_scale=60)  # a Xero minute lasts a second
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def cat(ctx: Context) -> Catalog:
+    with ctx.sessions() as db, db.begin():
+        return make_catalog(db)
+
+
+def connect(client: TestClient, sandbox: RunningSandbox, location_id: uuid.UUID) -> str:
+    created = client.post(
+        "/api/v1/accounting/connections",
+        json={"location_id": str(location_id), "provider": "xero", "base_url": sandbox.xero_url},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "authorizing"
+    consent = httpx.get(body["authorize_url"], follow_redirects=False)
+    assert consent.status_code in (302, 303), consent.text
+    callback = httpx.URL(consent.headers["location"])
+    assert callback.path == "/accounting/callback"
+    done = client.get(f"{callback.path}?{callback.query.decode()}")
+    assert done.status_code == 200, done.text
+    assert "Connected" in done.text
+    connection = client.get(f"/api/v1/accounting/connections/{body['id']}").json()
+    assert connection["status"] == "connected"
+    assert connection["tenant_name"]
+    return str(body["id"])
+
+
+def map_codes(client: TestClient, connection_id: str) -> None:
+    mapped = client.put(
+        f"/api/v1/accounting/connections/{connection_id}/mappings",
+        json={
+            "accounts": {"200-LON": "200", "210-LON": "260"},
+            "tax_rates": {"VAT20-LON": "OUTPUT2", "ZERO-LON": "ZERORATEDOUTPUT"},
+            "payment_account": "090",
+        },
+    )
+    assert mapped.status_code == 200, mapped.text
+
+
+def bill_month(ctx: Context, cat: Catalog, customers_count: int) -> list[uuid.UUID]:
+    with ctx.sessions() as db, db.begin():
+        for index in range(customers_count):
+            customer_id = make_customer(db, cat, name=f"Member {index:03} Ltd")
+            customers.create_membership(
+                db,
+                customers.NewMembership(
+                    customer_id=customer_id,
+                    plan_id=cat.hot_desk_id,
+                    location_id=cat.location_id,
+                    start_date=date(2026, 11, 1),
+                    quantity=Decimal(1 + index % 3),
+                ),
+            )
+    from flexbill.billing.service import run_bill_run
+
+    return run_bill_run(ctx.sessions, ctx.clock, date(2026, 12, 1)).invoice_ids
+
+
+def drain(ctx: Context, *, timeout: float = 60.0) -> None:
+    """Run the worker until no task is left, waiting out rate-limit delays and retries (the sandbox's minute is
+    compressed, so they are short)."""
+    worker = Worker(ctx, default_handlers(ctx), poll_interval=0.05)
+    deadline = time.monotonic() + timeout
+    while True:
+        worker.run_until_idle()
+        with ctx.readers() as db:
+            if pending_count(db) == 0:
+                return
+        assert time.monotonic() < deadline, "the sync did not finish in time"
+        time.sleep(0.1)
+
+
+def remote_state(sandbox: RunningSandbox) -> dict[str, Any]:
+    state: dict[str, Any] = httpx.get(f"{sandbox.xero_url}/_sandbox/state").json()
+    return state
+
+
+@pytest.fixture
+def auto_sync(client: TestClient) -> None:
+    changed = client.patch("/api/v1/settings/billing", json={"accounting_sync": "auto", "auto_send": True})
+    assert changed.status_code == 200, changed.text
+
+
+def test_a_month_is_synced_once_with_xero_numbers_and_pdfs(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    invoice_ids = bill_month(ctx, cat, 60)
+    assert len(invoice_ids) == 60
+
+    with ctx.readers() as db:
+        numbers = db.scalars(select(InvoiceRow.number).where(InvoiceRow.id.in_(invoice_ids))).all()
+    assert set(numbers) == {None}, "Xero numbers this location's invoices: none before they are synced"
+
+    drain(ctx)
+
+    with ctx.readers() as db:
+        invoices = db.scalars(select(InvoiceRow).where(InvoiceRow.id.in_(invoice_ids))).all()
+        records = {r.record_id: r for r in db.scalars(select(SyncRecordRow).where(SyncRecordRow.kind == "invoice"))}
+        pdfs = db.scalar(select(func.count()).select_from(AccountingDocumentRow))
+    assert {records[i.id].status for i in invoices} == {"synced"}
+    assert sorted(i.number for i in invoices if i.number) == [f"INV-{n:04}" for n in range(1, 61)]
+    assert all(records[i.id].external_number == i.number for i in invoices)
+    assert pdfs == 60
+    state = remote_state(sandbox)
+    assert state["counts"]["invoices"] == 60, state
+    assert state["counts"]["contacts"] == 60, state
+
+    # Each invoice as Xero holds it: the same total to the cent.
+    api = client.get("/api/v1/invoices", params={"limit": 100}).json()["items"]
+    assert {item["accounting"]["status"] for item in api} == {"synced"}
+    assert {item["accounting"]["provider"] for item in api} == {"xero"}
+
+
+def test_payments_go_both_ways(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    first, second = bill_month(ctx, cat, 2)
+    drain(ctx)
+
+    # Paid here: the payment is recorded in Xero against the invoice.
+    invoice = client.get(f"/api/v1/invoices/{first}").json()
+    paid = client.post(f"/api/v1/invoices/{first}/payments", json={"date": "2026-12-02", "amount": invoice["total"]})
+    assert paid.status_code == 201, paid.text
+    drain(ctx)
+    payment = client.get(f"/api/v1/invoices/{first}/payments").json()["items"][0]
+    assert payment["accounting"]["status"] == "synced"
+    external = client.get(f"/api/v1/invoices/{first}").json()["accounting"]["external_id"]
+    assert httpx.post(f"{sandbox.xero_url}/_sandbox/invoices/{external}/pay").status_code == 409  # nothing due
+
+    # Paid in Xero: the next pull records it here, once, from the books.
+    other = client.get(f"/api/v1/invoices/{second}").json()
+    paid_there = httpx.post(
+        f"{sandbox.xero_url}/_sandbox/invoices/{other['accounting']['external_id']}/pay",
+        json={"date": "2026-12-03"},
+    )
+    assert paid_there.status_code == 200, paid_there.text
+    for _ in range(2):  # a second pull sees the same payment again, and records nothing more
+        pulled = client.post(f"/api/v1/accounting/connections/{connection_id}/pull")
+        assert pulled.status_code == 200, pulled.text
+        assert pulled.json()["status"] == "done", pulled.json()
+    after = client.get(f"/api/v1/invoices/{second}").json()
+    assert after["status"] == "paid"
+    with ctx.readers() as db:
+        payments = db.scalars(select(PaymentRow).where(PaymentRow.invoice_id == second)).all()
+    assert [(p.source, p.amount) for p in payments] == [("accounting", Decimal(other["total"]))]
+
+
+# --- bad days: faults on every kind of call, and a worker that dies mid-batch -----------------------------------
+
+
+def fault(sandbox: RunningSandbox, kind: str, method: str, path: str, count: int = 1, **extra: object) -> None:
+    added = httpx.post(
+        f"{sandbox.xero_url}/_sandbox/faults",
+        json={"kind": kind, "method": method, "path": path, "count": count, **extra},
+    )
+    assert added.status_code == 201, added.text
+
+
+def drain_in_time(ctx: Context, clock: FixedClock, *, rounds: int = 200) -> None:
+    """Run the worker to the end, moving the business clock on to each retry as it comes due (retries wait
+    tens of seconds; the test does not)."""
+    worker = Worker(ctx, default_handlers(ctx), poll_interval=0.05, lease=timedelta(minutes=5))
+    kinds = list(worker.handlers)
+    for _ in range(rounds):
+        worker.run_until_idle()
+        with ctx.readers() as db:
+            if pending_count(db) == 0:
+                return
+            due = next_due_at(db, kinds, clock.now())
+        if due is not None and due > clock.instant:
+            clock.instant = due
+        time.sleep(0.05)  # the sandbox's compressed minute still passes in real time
+    raise AssertionError("the sync did not finish")
+
+
+def test_faults_on_every_call_leave_exactly_one_remote_record_each(
+    ctx: Context, clock: FixedClock, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/Contacts")
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/Invoices")
+    fault(sandbox, "server_error", "PUT", "/api.xro/2.0/Invoices")
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/Invoices", mode="gateway_timeout")
+    fault(sandbox, "rate_limit", "GET", "/api.xro/2.0/Invoices/*")
+    fault(sandbox, "server_error", "GET", "/api.xro/2.0/Invoices*", count=2)
+    invoice_ids = bill_month(ctx, cat, 75)
+    drain_in_time(ctx, clock)
+
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/Payments")
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/CreditNotes")
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/CreditNotes/*/Allocations")
+    fault(sandbox, "lose_response", "POST", "/api.xro/2.0/Invoices/*")
+    for invoice_id in invoice_ids[:10]:
+        total = client.get(f"/api/v1/invoices/{invoice_id}").json()["total"]
+        assert (
+            client.post(
+                f"/api/v1/invoices/{invoice_id}/payments", json={"date": "2026-12-02", "amount": total}
+            ).status_code
+            == 201
+        )
+    for invoice_id in invoice_ids[10:14]:
+        assert (
+            client.post(
+                f"/api/v1/invoices/{invoice_id}/credit-notes", json={"amount": "10.00", "reason": "Broken chair"}
+            ).status_code
+            == 201
+        )
+    for invoice_id in invoice_ids[14:16]:
+        assert client.post(f"/api/v1/invoices/{invoice_id}/void").status_code == 200
+    drain_in_time(ctx, clock)
+
+    faults = remote_state(sandbox)["faults"]
+    assert faults["pending"] == [], "every injected fault was met"
+    assert faults["fired"]["lose_response"] == 7
+    assert_one_remote_twin_each(ctx, sandbox, invoice_ids)
+
+
+def test_a_worker_killed_mid_batch_leaves_no_duplicate_when_another_takes_over(
+    ctx: Context,
+    clock: FixedClock,
+    client: TestClient,
+    sandbox: RunningSandbox,
+    cat: Catalog,
+    auto_sync: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    invoice_ids = bill_month(ctx, cat, 30)
+
+    class Killed(BaseException):
+        """The process dies: nothing after this runs, no outcome is recorded."""
+
+    real_store = sync._store
+
+    def die_after_xero_committed(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(sync, "_store", die_after_xero_committed)
+    with pytest.raises(Killed):
+        Worker(ctx, default_handlers(ctx), lease=timedelta(minutes=5)).run_until_idle()
+    monkeypatch.setattr(sync, "_store", real_store)
+    assert remote_state(sandbox)["counts"]["invoices"] == 30  # Xero has them; flexbill never heard back
+
+    clock.instant += timedelta(minutes=6)  # the dead worker's lease runs out; another worker takes the batch over
+    drain_in_time(ctx, clock)
+    assert_one_remote_twin_each(ctx, sandbox, invoice_ids)
+
+
+def assert_one_remote_twin_each(ctx: Context, sandbox: RunningSandbox, invoice_ids: list[uuid.UUID]) -> None:
+    """Every local record has exactly one counterpart in Xero, with the same totals to the cent."""
+    with ctx.readers() as db:
+        invoices = {row.id: row for row in db.scalars(select(InvoiceRow).where(InvoiceRow.id.in_(invoice_ids)))}
+        records = {(r.kind, r.record_id): r for r in db.scalars(select(SyncRecordRow))}
+        payments = db.scalars(select(PaymentRow)).all()
+        notes = db.scalars(select(CreditNoteRow)).all()
+        customers_count = db.scalar(select(func.count()).select_from(CustomerRow))
+    failed = {key: r.error for key, r in records.items() if r.status not in ("synced", "not_synced")}
+    assert not failed, failed
+    org = sandbox.xero.org
+    remote_invoices = list(org.invoices.values())
+    assert len(org.contacts) == customers_count
+    assert len(remote_invoices) == len(invoice_ids)
+    by_id = {doc.doc_id: doc for doc in remote_invoices}
+    for invoice in invoices.values():
+        remote = by_id[records[("invoice", invoice.id)].external_id]
+        assert remote.total == invoice.total, invoice.number
+        assert remote.number == invoice.number
+        assert (remote.status == "VOIDED") == (invoice.status == "voided"), invoice.number
+        assert remote.amount_paid == invoice.amount_paid, invoice.number
+        assert remote.amount_credited == invoice.amount_credited, invoice.number
+    live_payments = [p for p in org.payments.values() if p.status != "DELETED"]
+    assert len(live_payments) == len(payments)
+    assert len(org.credit_notes) == len(notes)
+
+
+# --- what the operator meets: pre-flight, manual mode, reconnecting ---------------------------------------------
+
+
+def test_issuing_with_codes_not_mapped_is_refused_naming_each_and_writes_nothing(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    partial = client.put(
+        f"/api/v1/accounting/connections/{connection_id}/mappings",
+        json={"accounts": {"200-LON": "200"}, "tax_rates": {}, "payment_account": "090"},
+    )
+    assert partial.status_code == 200, partial.text
+    with ctx.sessions() as db, db.begin():
+        customer_id = make_customer(db, cat)
+        customers.create_membership(
+            db,
+            customers.NewMembership(
+                customer_id=customer_id, plan_id=cat.hot_desk_id, location_id=cat.location_id,
+                start_date=date(2026, 11, 1), quantity=Decimal(1),
+            ),
+        )  # fmt: skip
+    refused = client.post("/api/v1/bill-runs", json={"date": "2026-12-01"})
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["message"]
+    assert "location LON (xero): tax rates VAT20-LON" in message
+    assert "revenue accounts" not in message  # 200-LON is mapped
+    assert client.get("/api/v1/invoices").json()["items"] == []
+
+    wrong = client.put(
+        f"/api/v1/accounting/connections/{connection_id}/mappings",
+        json={"accounts": {"200-LON": "999", "NOPE": "200"}, "tax_rates": {"VAT20-LON": "OUTPUT9"}},
+    )
+    assert wrong.status_code == 422
+    for problem in ("accounts.200-LON: xero has no active account with code 999",
+                    "accounts.NOPE: flexbill has no revenue account NOPE",
+                    "tax_rates.VAT20-LON: xero has no active tax rate OUTPUT9"):  # fmt: skip
+        assert problem in wrong.json()["message"]
+
+
+def test_manual_mode_sends_only_what_staff_pick(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog
+) -> None:
+    assert client.patch("/api/v1/settings/billing", json={"accounting_sync": "manual"}).status_code == 200
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    first, second, third = bill_month(ctx, cat, 3)
+    drain(ctx)
+    assert remote_state(sandbox)["counts"]["invoices"] == 0
+    listed = client.get("/api/v1/invoices").json()["items"]
+    assert {item["accounting"]["status"] for item in listed} == {"not_synced"}
+
+    started = client.post("/api/v1/invoices/sync", json={"invoice_ids": [str(first), str(second)]})
+    assert started.status_code == 202, started.text
+    assert started.json()["tasks"] == 2
+    drain(ctx)
+    assert remote_state(sandbox)["counts"]["invoices"] == 2
+    states = {item["id"]: item["accounting"]["status"] for item in client.get("/api/v1/invoices").json()["items"]}
+    assert states == {str(first): "synced", str(second): "synced", str(third): "not_synced"}
+
+    unknown = client.post("/api/v1/invoices/sync", json={"invoice_ids": [str(uuid.UUID(int=1))]})
+    assert unknown.status_code == 422
+    assert "there is no invoice" in unknown.json()["message"]
+
+
+def test_revoked_tokens_pause_the_work_until_the_operator_reconnects(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    assert httpx.post(f"{sandbox.xero_url}/_sandbox/tokens/revoke-all").status_code == 200
+    bill_month(ctx, cat, 3)
+    Worker(ctx, default_handlers(ctx)).run_until_idle()
+
+    connection = client.get(f"/api/v1/accounting/connections/{connection_id}").json()
+    assert connection["status"] == "reconnect_needed"
+    with ctx.readers() as db:
+        assert pending_count(db) == 3, "no task is lost while the connection waits"
+    assert remote_state(sandbox)["counts"]["invoices"] == 0
+
+    again = client.post(f"/api/v1/accounting/connections/{connection_id}/reconnect")
+    assert again.status_code == 200, again.text
+    consent = httpx.get(again.json()["authorize_url"], follow_redirects=False)
+    callback = httpx.URL(consent.headers["location"])
+    assert client.get(f"{callback.path}?{callback.query.decode()}").status_code == 200
+    assert client.get(f"/api/v1/accounting/connections/{connection_id}").json()["status"] == "connected"
+    drain(ctx)
+    assert remote_state(sandbox)["counts"]["invoices"] == 3
+
+
+# --- the way back by webhook -----------------------------------------------------------------------------------
+
+WEBHOOK_KEY = "sandbox-webhook-key"
+
+
+def test_a_payment_made_in_xero_comes_back_by_webhook_and_a_tampered_one_is_refused(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"xero_webhook_key": WEBHOOK_KEY})
+    with serving(create_app(ctx)) as flexbill_url:  # flexbill itself over real HTTP, for Xero to call
+        hooks = httpx.put(
+            f"{sandbox.xero_url}/_sandbox/webhooks",
+            json={"url": f"{flexbill_url}/webhooks/xero", "key": WEBHOOK_KEY},
+        )
+        assert hooks.status_code == 200, hooks.text
+        intent = httpx.post(f"{sandbox.xero_url}/_sandbox/webhooks/intent-to-receive")
+        assert intent.status_code == 200, intent.text
+        assert intent.json()["status"] == "OK", intent.json()
+
+        connection_id = connect(client, sandbox, cat.location_id)
+        map_codes(client, connection_id)
+        [invoice_id] = bill_month(ctx, cat, 1)
+        drain(ctx)
+        external_id = client.get(f"/api/v1/invoices/{invoice_id}").json()["accounting"]["external_id"]
+
+        tampered = httpx.post(
+            f"{flexbill_url}/webhooks/xero",
+            content=b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"x"}',
+            headers={"x-xero-signature": "bm90IHRoZSBzaWduYXR1cmU="},
+        )
+        assert tampered.status_code == 401
+        assert tampered.content == b""
+
+        paid = httpx.post(f"{sandbox.xero_url}/_sandbox/invoices/{external_id}/pay", json={"date": "2026-12-04"})
+        assert paid.status_code == 200, paid.text
+        assert httpx.post(f"{sandbox.xero_url}/_sandbox/webhooks/flush").status_code == 200
+        deadline = time.monotonic() + 10
+        while client.get(f"/api/v1/invoices/{invoice_id}").json()["status"] != "paid":
+            assert time.monotonic() < deadline, "the webhook did not bring the payment back"
+            drain(ctx)
+            time.sleep(0.1)
+        with ctx.readers() as db:
+            events = db.scalar(select(func.count()).select_from(InboundEventRow))
+            sources = db.scalars(select(PaymentRow.source).where(PaymentRow.invoice_id == invoice_id)).all()
+        assert events >= 1
+        assert sources == ["accounting"]
