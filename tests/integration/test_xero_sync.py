@@ -7,6 +7,7 @@ Xero, with Xero's PDF; payments go both ways; faults injected on every kind of c
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,18 +19,22 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from flexbill.accounting import sync
 from flexbill.accounting.store import AccountingDocumentRow, InboundEventRow, SyncRecordRow
 from flexbill.bootstrap import Context
+from flexbill.cli import app
 from flexbill.clock import FixedClock
 from flexbill.customers import service as customers
 from flexbill.customers.store import CustomerRow
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.sandbox.server import RunningSandbox, start_sandbox
+from flexbill.settings import get_settings
 from flexbill.tasks.service import next_due_at, pending_count
 from flexbill.web.app import create_app
 from flexbill.worker import Worker, default_handlers
+from tests.conftest import POSTGRES_URL
 from tests.support import Catalog, make_catalog, make_customer, serving
 
 
@@ -172,6 +177,11 @@ def test_payments_go_both_ways(
     assert payment["accounting"]["status"] == "synced"
     external = client.get(f"/api/v1/invoices/{first}").json()["accounting"]["external_id"]
     assert httpx.post(f"{sandbox.xero_url}/_sandbox/invoices/{external}/pay").status_code == 409  # nothing due
+    # Asked to sync again, a paid invoice already in the books is only read back, not edited (Xero would refuse).
+    assert client.post("/api/v1/invoices/sync", json={"invoice_ids": [str(first)]}).status_code == 202
+    drain(ctx)
+    again = client.get(f"/api/v1/invoices/{first}").json()["accounting"]
+    assert (again["status"], again["remote_status"]) == ("synced", "PAID")
 
     # Paid in Xero: the next pull records it here, once, from the books.
     other = client.get(f"/api/v1/invoices/{second}").json()
@@ -456,3 +466,136 @@ def test_a_payment_made_in_xero_comes_back_by_webhook_and_a_tampered_one_is_refu
             sources = db.scalars(select(PaymentRow.source).where(PaymentRow.invoice_id == invoice_id)).all()
         assert events >= 1
         assert sources == ["accounting"]
+
+
+# --- contacts, the log, two workers ----------------------------------------------------------------------------
+
+
+def test_contacts_are_never_duplicated_and_follow_the_customer(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    # Someone in Xero already has the name of one of our members (but is not ours).
+    taken = httpx.post(
+        f"{sandbox.xero_url}/api.xro/2.0/Contacts",
+        json={"Contacts": [{"Name": "Member 000 Ltd"}]},
+        headers=_xero_headers(sandbox),
+    )
+    assert taken.status_code == 200, taken.text
+    [invoice_id] = bill_month(ctx, cat, 1)
+    drain(ctx)
+    invoice = client.get(f"/api/v1/invoices/{invoice_id}").json()
+    assert invoice["accounting"]["status"] == "synced"
+    names = sorted(contact.name for contact in sandbox.xero.org.contacts.values())
+    assert names[0] == "Member 000 Ltd"
+    assert len(names) == 2
+    assert names[1].startswith("Member 000 Ltd (")
+
+    # The member's new address reaches the contact; the log says what was done.
+    changed = client.patch(f"/api/v1/customers/{invoice['customer_id']}", json={"city": "Leeds", "tax_number": "GB1"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["accounting"]["status"] == "pending"
+    drain(ctx)
+    ours = next(c for c in sandbox.xero.org.contacts.values() if c.contact_number == invoice["customer_id"])
+    assert ours.tax_number == "GB1"
+    assert any(address.get("City") == "Leeds" for address in ours.addresses), ours.addresses
+    log = client.get("/api/v1/accounting/log", params={"kind": "customer", "record_id": invoice["customer_id"]})
+    assert [entry["action"] for entry in log.json()] == ["update", "create"]
+    invoice_log = client.get("/api/v1/accounting/log", params={"record_id": str(invoice_id)}).json()
+    assert [entry["action"] for entry in invoice_log][-1] == "create"
+
+
+def _xero_headers(sandbox: RunningSandbox) -> dict[str, str]:
+    tokens = httpx.post(f"{sandbox.xero_url}/_sandbox/tokens").json()
+    return {
+        "Authorization": f"Bearer {tokens['access_token']}",
+        "xero-tenant-id": remote_state(sandbox)["tenant_id"],
+        "Accept": "application/json",
+    }
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    "database_url",
+    [pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="needs FLEXBILL_TEST_DATABASE_URL"))],
+    indirect=True,
+)
+def test_two_workers_at_once_with_faults_still_leave_one_remote_record_each(
+    ctx: Context, clock: FixedClock, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    fault(sandbox, "lose_response", "PUT", "/api.xro/2.0/Invoices")
+    fault(sandbox, "latency", "PUT", "/api.xro/2.0/Invoices", seconds=0.5)
+    fault(sandbox, "server_error", "GET", "/api.xro/2.0/Invoices/*")
+    invoice_ids = bill_month(ctx, cat, 120)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            drain_in_time(ctx, clock)
+        except BaseException as error:  # the assertion below reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert_one_remote_twin_each(ctx, sandbox, invoice_ids)
+
+
+def test_flexbill_sync_sends_the_invoices_named_and_waits_for_the_result(
+    ctx: Context,
+    client: TestClient,
+    sandbox: RunningSandbox,
+    cat: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert client.patch("/api/v1/settings/billing", json={"accounting_sync": "manual"}).status_code == 200
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    monkeypatch.setenv("FLEXBILL_DATABASE_URL", str(ctx.settings.database_url))
+    monkeypatch.setenv("FLEXBILL_DATA_DIR", str(ctx.settings.data_dir))  # the key the tokens are sealed with
+    get_settings.cache_clear()
+    first, _second = bill_month(ctx, cat, 2)
+
+    missing = CliRunner().invoke(app, ["sync"])
+    assert missing.exit_code == 1
+    assert "--invoice" in missing.output
+
+    one = CliRunner().invoke(app, ["sync", "--invoice", str(first), "--wait", "60"])
+    assert one.exit_code == 0, one.output
+    assert "INV-0001" in one.output
+    assert remote_state(sandbox)["counts"]["invoices"] == 1
+
+    rest = CliRunner().invoke(app, ["sync", "--all-pending", "--wait", "60"])
+    assert rest.exit_code == 0, rest.output
+    assert remote_state(sandbox)["counts"]["invoices"] == 2
+
+    unknown = CliRunner().invoke(app, ["sync", "--invoice", "NOPE-1"])
+    assert unknown.exit_code == 1
+    assert "there is no invoice NOPE-1" in unknown.output
+    get_settings.cache_clear()
+
+
+def test_a_record_xero_keeps_failing_ends_failed_with_the_reason_and_can_be_sent_again(
+    ctx: Context, clock: FixedClock, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    fault(sandbox, "server_error", "PUT", "/api.xro/2.0/Invoices", count=None, status=503)
+    [invoice_id] = bill_month(ctx, cat, 1)
+    drain_in_time(ctx, clock)
+    state = client.get(f"/api/v1/invoices/{invoice_id}").json()["accounting"]
+    assert state["status"] == "failed"
+    assert state["error"].startswith("gave up after 12 attempts: Transient")
+    assert remote_state(sandbox)["counts"]["invoices"] == 0
+
+    assert httpx.delete(f"{sandbox.xero_url}/_sandbox/faults").status_code == 200
+    assert client.post("/api/v1/invoices/sync", json={"invoice_ids": [str(invoice_id)]}).status_code == 202
+    drain(ctx)
+    assert client.get(f"/api/v1/invoices/{invoice_id}").json()["accounting"]["status"] == "synced"
+    assert remote_state(sandbox)["counts"]["invoices"] == 1

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flexbill.accounting import sync
 from flexbill.accounting.model import RecordKind
-from flexbill.accounting.outbox import TASK_KINDS
+from flexbill.accounting.outbox import CONTACT_TASK, TASK_KINDS
 from flexbill.bootstrap import Context
 from flexbill.worker import Handler, Recurring, TaskHandler, register, register_recurring
 
@@ -52,3 +52,8 @@ def _polls(_ctx: Context) -> TaskHandler:
 @register_recurring
 def _poll_schedule(ctx: Context) -> list[Recurring]:
     return [Recurring(sync.POLL_TASK, timedelta(seconds=ctx.settings.poll_seconds))]
+
+
+@register
+def _contacts(_ctx: Context) -> TaskHandler:
+    return Handler(CONTACT_TASK, BATCH, sync.update_contacts)

@@ -26,7 +26,11 @@ from flexbill.tasks.service import enqueue
 from flexbill.tasks.store import TaskRow
 
 USABLE = ("connected", "reconnect_needed")  # reconnect_needed: work waits (paused), it is not dropped
-TASK_KINDS = {kind: f"accounting.{kind.value}" for kind in RecordKind}
+# The records sent by a task of their own. Customers go as contacts with their first invoice, and their later
+# changes by CONTACT_TASK, one per organisation.
+TASK_KINDS: dict[RecordKind, str] = {
+    kind: f"accounting.{kind.value}" for kind in RecordKind if kind is not RecordKind.CUSTOMER
+}
 
 
 def group_of(connection_id: uuid.UUID) -> str:
@@ -227,3 +231,36 @@ def new_records(
     if task_rows:
         session.execute(insert(TaskRow), task_rows)
     return len(task_rows)
+
+
+CONTACT_TASK = "accounting.contact"
+
+
+def contact_changed(session: Session, customer_id: uuid.UUID, now: datetime) -> list[str]:
+    """A customer's details changed: each organisation holding it as a contact gets the change (``auto``), or
+    shows it ``out_of_date`` (``manual``). Customers never sent anywhere need nothing: they are sent with their
+    first invoice."""
+    mode = sync_mode(session)
+    if mode == "off":
+        return []
+    records = session.scalars(
+        select(SyncRecordRow).where(
+            SyncRecordRow.kind == RecordKind.CUSTOMER.value,
+            SyncRecordRow.record_id == customer_id,
+            SyncRecordRow.external_id.is_not(None),
+        )
+    ).all()
+    keys: list[str] = []
+    for record in records:
+        if mode != "auto":
+            if record.status == SyncStatus.SYNCED:
+                record.status = SyncStatus.OUT_OF_DATE
+            continue
+        record.revision += 1
+        record.status = SyncStatus.PENDING
+        key = f"accounting:contact:{customer_id}:{record.connection_id}:v{record.revision}"
+        payload = {"record_id": str(customer_id), "revision": str(record.revision)}
+        enqueue(session, CONTACT_TASK, key, group=group_of(record.connection_id), payload=payload, run_at=now)
+        keys.append(key)
+    session.flush()
+    return keys

@@ -82,6 +82,8 @@ def pull_now(ctx: Context, connection_id: uuid.UUID) -> dict[str, object]:
 
 def sync_report(ctx: Context, keys: Collection[str]) -> list[tuple[str, str, str, str, str]]:
     """For each record of these sync tasks: (kind, our number, status, the accounting system's number, error)."""
+    from sqlalchemy import select
+
     from flexbill.accounting.model import RecordKind
     from flexbill.accounting.store import SyncRecordRow
     from flexbill.invoicing.store import CreditNoteRow, InvoiceRow
@@ -94,7 +96,9 @@ def sync_report(ctx: Context, keys: Collection[str]) -> list[tuple[str, str, str
     rows: list[tuple[str, str, str, str, str]] = []
     with ctx.readers() as db:
         for kind, record_id in dict.fromkeys(wanted):
-            record = db.get(SyncRecordRow, (kind.value, record_id))
+            record = db.scalars(
+                select(SyncRecordRow).where(SyncRecordRow.kind == kind.value, SyncRecordRow.record_id == record_id)
+            ).first()
             label = str(record_id)
             if kind is RecordKind.INVOICE and (invoice := db.get(InvoiceRow, record_id)) is not None:
                 label = invoice.number or label

@@ -414,6 +414,8 @@ def _retry_failed(db: Session, ctx: Context, connection_id: uuid.UUID) -> None:
         return
     by_kind: dict[RecordKind, list[tuple[uuid.UUID, uuid.UUID]]] = {}
     for kind, record_id in failed:
+        if kind == RecordKind.CUSTOMER:
+            continue  # a contact goes with its invoices, which are retried themselves
         # Any of the connection's locations routes the record to this same connection.
         by_kind.setdefault(RecordKind(kind), []).append((record_id, location_ids[0]))
     for kind, records in by_kind.items():

@@ -69,7 +69,11 @@ class SyncRecordRow(Base):
 
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     record_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounting_connections.id", ondelete="CASCADE"))
+    # Part of the key: a customer billed at locations that keep their books in different organisations is a
+    # contact in each. Invoices, payments and credit notes belong to one location, so to one connection.
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounting_connections.id", ondelete="CASCADE"), primary_key=True
+    )
     status: Mapped[str] = mapped_column(String(20))
     revision: Mapped[int] = mapped_column(default=0)
     synced_revision: Mapped[int] = mapped_column(default=0)

@@ -71,7 +71,7 @@ from flexbill.invoicing.model import InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.money import ZERO
 from flexbill.tasks.service import Task, enqueue
-from flexbill.worker import DelayGroup, Done, Failed, Outcome, PauseGroup, RetryLater
+from flexbill.worker import MAX_ATTEMPTS, DelayGroup, Done, Failed, Outcome, PauseGroup, RetryLater
 
 logger = logging.getLogger("flexbill.accounting")
 
@@ -238,6 +238,12 @@ def _record_failures(ctx: Context, kind: RecordKind, connection_id: uuid.UUID, b
                 record.error = outcome.error
                 record.uncertain = False
                 _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "failed", outcome.error)
+            elif isinstance(outcome, RetryLater) and batch.all_tasks[record_id].attempts >= MAX_ATTEMPTS:
+                # The worker gives the task up now: say so on the record. It stays uncertain if it was, so a retry
+                # the operator asks for looks it up before sending it again.
+                record.status = SyncStatus.FAILED
+                record.error = f"gave up after {MAX_ATTEMPTS} attempts: {outcome.error}"
+                _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "failed", record.error)
             elif isinstance(outcome, RetryLater):
                 record.error = outcome.error
                 _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "retry", outcome.error)
@@ -267,55 +273,86 @@ def contact_of(customer: CustomerRow, external_id: str | None) -> ContactData:
 def ensure_contacts(
     ctx: Context, remote: Remote, connection_id: uuid.UUID, customer_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str | Refused]:
-    """The remote contact of each customer: known, found by our id, or created (in one batch call)."""
+    """The remote contact of each customer in this organisation: known, found there by our id, or created.
+
+    A customer not yet known here is always looked up first (one call for the batch): the organisation may hold
+    it already (a restored database, a reconnected organisation, an answer lost). Those not found are created in
+    one call; one whose name another contact already has (Xero wants names unique) is created again with our
+    short reference added to its name, so it is never mistaken for, nor merged into, someone else."""
     result: dict[uuid.UUID, str | Refused] = {}
     with ctx.readers() as db:
-        records = _records(db, RecordKind.CUSTOMER, customer_ids)
+        records = _customer_records(db, connection_id, customer_ids)
         customers = {row.id: row for row in db.scalars(select(CustomerRow).where(CustomerRow.id.in_(customer_ids)))}
-        for customer_id, record in records.items():
-            if record.external_id and record.connection_id == connection_id:
-                result[customer_id] = record.external_id
-        wanted = {cid: customers[cid] for cid in customer_ids if cid not in result}
-        uncertain = [cid for cid in wanted if (r := records.get(cid)) is not None and r.uncertain]
+    result.update({cid: record.external_id for cid, record in records.items() if record.external_id})
+    wanted = {cid: customers[cid] for cid in customer_ids if cid not in result}
     if not wanted:
         return result
-    found = remote.call(lambda s: s.find_contacts(uncertain)) if uncertain else {}
+    found = remote.call(lambda s: s.find_contacts(list(wanted)))
     to_create = [contact_of(row, None) for cid, row in wanted.items() if cid not in found]
-    with ctx.sessions() as db, db.begin():
-        records = _records(db, RecordKind.CUSTOMER, wanted)
-        for cid in wanted:
-            existing = records.get(cid)
-            if existing is None:
-                record = SyncRecordRow(kind=RecordKind.CUSTOMER.value, record_id=cid, connection_id=connection_id)
-                record.revision, record.synced_revision = 1, 0
-                db.add(record)
-            else:
-                record = existing
-            record.connection_id = connection_id
-            record.status = SyncStatus.PENDING
-            record.uncertain = True
-    pushed: list[PushResult] = []
-    if to_create:
-        key = idempotency_key("contacts", (c.our_id for c in to_create))
-        pushed = remote.call(lambda s: s.push_contacts(to_create, key))
+    pushed = push_contacts(remote, to_create, "contacts") if to_create else {}
     now = ctx.clock.now()
     with ctx.sessions() as db, db.begin():
-        records = _records(db, RecordKind.CUSTOMER, wanted)
+        records = _customer_records(db, connection_id, wanted)
+        for cid in wanted:
+            if cid not in records:
+                records[cid] = SyncRecordRow(
+                    kind=RecordKind.CUSTOMER.value, record_id=cid, connection_id=connection_id, revision=1,
+                    synced_revision=0, status=SyncStatus.PENDING, uncertain=False,
+                )  # fmt: skip
+                db.add(records[cid])
         for cid, external_id in found.items():
             _confirm(records[cid], external_id, None, now)
             result[cid] = external_id
             _log(db, RecordKind.CUSTOMER, cid, connection_id, now, "find", "ok", f"found {external_id}")
-        for item in pushed:
-            record = records[item.our_id]
+        for cid, item in pushed.items():
+            record = records[cid]
             if isinstance(item, Pushed):
                 _confirm(record, item.external_id, None, now)
-                result[item.our_id] = item.external_id
-                _log(db, RecordKind.CUSTOMER, item.our_id, connection_id, now, "create", "ok", item.external_id)
+                result[cid] = item.external_id
+                _log(db, RecordKind.CUSTOMER, cid, connection_id, now, "create", "ok", item.external_id)
             else:
                 record.status, record.error, record.uncertain = SyncStatus.FAILED, "; ".join(item.errors), False
-                result[item.our_id] = item
-                _log(db, RecordKind.CUSTOMER, item.our_id, connection_id, now, "create", "failed", record.error)
+                result[cid] = item
+                _log(db, RecordKind.CUSTOMER, cid, connection_id, now, "create", "failed", record.error)
     return result
+
+
+def push_contacts(remote: Remote, contacts: Sequence[ContactData], action: str) -> dict[uuid.UUID, PushResult]:
+    """Create or update contacts in one call; those refused because another contact has their name (Xero wants
+    names unique) are sent once more with our short reference added to the name."""
+    key = idempotency_key(action, (c.our_id for c in contacts))
+    pushed = {item.our_id: item for item in remote.call(lambda s: s.push_contacts(contacts, key))}
+    clashes = [
+        replace(contact, name=unique_name(contact.name, contact.our_id))
+        for contact in contacts
+        if isinstance(item := pushed.get(contact.our_id), Refused) and item.conflict
+    ]
+    if clashes:
+        key = idempotency_key(f"{action}-renamed", (c.our_id for c in clashes))
+        pushed.update({item.our_id: item for item in remote.call(lambda s: s.push_contacts(clashes, key))})
+    return pushed
+
+
+def unique_name(name: str, customer_id: uuid.UUID) -> str:
+    """A contact name made unique by the customer's short reference (the random end of its id).
+
+    >>> unique_name("Acme Ltd", uuid.UUID("01a218d9-4595-704a-b677-d94df1b9746b"))
+    'Acme Ltd (1b9746b)'
+    """
+    return f"{name[:240]} ({customer_id.hex[-7:]})"
+
+
+def _customer_records(
+    db: Session, connection_id: uuid.UUID, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, SyncRecordRow]:
+    rows = db.scalars(
+        select(SyncRecordRow).where(
+            SyncRecordRow.kind == RecordKind.CUSTOMER.value,
+            SyncRecordRow.connection_id == connection_id,
+            SyncRecordRow.record_id.in_(list(customer_ids)),
+        )
+    )
+    return {row.record_id: row for row in rows}
 
 
 def _confirm(record: SyncRecordRow, external_id: str, number: str | None, now: datetime) -> None:
@@ -490,6 +527,18 @@ def _send_invoices(
         batch.finish(invoice_id, Done())
         _after_synced(ctx, connection_id, invoice_id, found.external_id, details[invoice_id].status, auto_send)
 
+    # Already in the books and final there: nothing to change (issued documents do not change), only read back
+    # where they stand. Only a draft sent as a draft is updated, when it is issued here.
+    settled = [i for i in batch.tasks if state[i][0] is not None and state[i][2] != "DRAFT"]
+    if settled:
+        external = {state[i][0]: i for i in settled}
+        for held in remote.call(lambda s: s.get_invoices([e for e in external if e])):
+            invoice_id = external[held.external_id]
+            _store(ctx, connection_id, invoice_id, "find", _remote_state(held, "already there: "))
+            batch.finish(invoice_id, Done())
+        for invoice_id in settled:
+            batch.finish(invoice_id, Failed(f"{remote.provider} no longer has it (deleted there?)"))
+
     # Contacts, then the invoices in one call.
     to_send = list(batch.tasks)
     if not to_send:
@@ -514,7 +563,12 @@ def _send_invoices(
         if item.our_id not in batch.tasks:
             continue
         if isinstance(item, Refused):
-            batch.finish(item.our_id, Failed("; ".join(item.errors)))
+            clash = remote.call(lambda s, i=item.our_id: s.find_invoices([i])) if item.conflict else {}  # type: ignore[misc]
+            if item.our_id in clash:  # ours after all: an earlier attempt's answer was lost
+                _store(ctx, connection_id, item.our_id, "find", _remote_state(clash[item.our_id], "adopted: "))
+                batch.finish(item.our_id, Done())
+            else:
+                batch.finish(item.our_id, Failed("; ".join(item.errors)))
             continue
         ours = invoices[item.our_id]
         problem = None
@@ -983,3 +1037,48 @@ def schedule_pulls(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outco
                 payload={}, run_at=now,
             )  # fmt: skip
     return {task.id: Done() for task in tasks}
+
+
+# --- contacts brought up to date ---------------------------------------------------------------------------------
+
+
+def update_contacts(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outcome]:
+    """Customers whose details changed: their contacts in the organisation are updated, in one call."""
+    connection_id = connection_of(tasks[0])
+    by_customer = {uuid.UUID(task.payload["record_id"]): task for task in tasks}
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    with ctx.readers() as db:
+        records = _customer_records(db, connection_id, by_customer)
+        customers = {row.id: row for row in db.scalars(select(CustomerRow).where(CustomerRow.id.in_(by_customer)))}
+    contacts: list[ContactData] = []
+    for customer_id, task in by_customer.items():
+        record = records.get(customer_id)
+        if record is None or record.external_id is None or int(task.payload["revision"]) < record.revision:
+            outcomes[task.id] = Done()  # not there, or a newer change has its own task
+            continue
+        contacts.append(contact_of(customers[customer_id], record.external_id))
+    if not contacts:
+        return outcomes
+    remote = Remote(ctx, connection_id)
+    try:
+        results = list(push_contacts(remote, contacts, "contact-updates").values())
+    except RateLimited as error:
+        raise DelayGroup(error.retry_after, error.message) from error
+    except Rejected as error:
+        return outcomes | {by_customer[c.our_id].id: Failed(error.message) for c in contacts}
+    except ConnectorError as error:
+        return outcomes | {by_customer[c.our_id].id: RetryLater(_backoff(tasks), error.message) for c in contacts}
+    now = ctx.clock.now()
+    with ctx.sessions() as db, db.begin():
+        records = _customer_records(db, connection_id, by_customer)
+        for item in results:
+            record = records[item.our_id]
+            if isinstance(item, Pushed):
+                _confirm(record, item.external_id, None, now)
+                outcomes[by_customer[item.our_id].id] = Done()
+                _log(db, RecordKind.CUSTOMER, item.our_id, connection_id, now, "update", "ok", item.external_id)
+            else:
+                record.status, record.error = SyncStatus.FAILED, "; ".join(item.errors)
+                outcomes[by_customer[item.our_id].id] = Failed(record.error)
+                _log(db, RecordKind.CUSTOMER, item.our_id, connection_id, now, "update", "failed", record.error)
+    return outcomes

@@ -13,9 +13,11 @@ from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flexbill.accounting import outbox
 from flexbill.billing.service import ensure_not_locked, get_billing_rules
 from flexbill.billing.store import BilledMembershipPeriodRow
 from flexbill.catalog.service import get_location, get_plan, get_revenue_account, get_tax_rate
+from flexbill.clock import Clock
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
 from flexbill.errors import Conflict, InvalidInput, NotFound
 from flexbill.periods import exclusive_end, inclusive_end
@@ -145,7 +147,9 @@ def create_customer(session: Session, command: CustomerFields) -> CustomerRow:
     return row
 
 
-def update_customer(session: Session, customer_id: uuid.UUID, changes: CustomerChanges) -> CustomerRow:
+def update_customer(session: Session, clock: Clock, customer_id: uuid.UUID, changes: CustomerChanges) -> CustomerRow:
+    """Change a customer's details. Issued invoices keep the details they were made with; the customer's contact in
+    the accounting system is brought up to date (by the sync rule)."""
     row = get_customer(session, customer_id)
     values = changes.model_dump(include=changes.model_fields_set)
     for name in _REQUIRED_CUSTOMER_FIELDS:
@@ -158,7 +162,15 @@ def update_customer(session: Session, customer_id: uuid.UUID, changes: CustomerC
     for name, value in values.items():
         setattr(row, name, value)
     session.flush()
+    if values.keys() & _CONTACT_FIELDS:
+        outbox.contact_changed(session, row.id, clock.now())
     return row
+
+
+# What the accounting system's contact holds of a customer.
+_CONTACT_FIELDS = frozenset(
+    {"name", "email", "address_line1", "address_line2", "city", "region", "postal_code", "country", "tax_number"}
+)
 
 
 def get_customer(session: Session, customer_id: uuid.UUID, *, field: str | None = None) -> CustomerRow:

@@ -111,7 +111,7 @@ def upgrade() -> None:
             name=op.f("fk_sync_records_connection_id_accounting_connections"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("kind", "record_id", name=op.f("pk_sync_records")),
+        sa.PrimaryKeyConstraint("kind", "record_id", "connection_id", name=op.f("pk_sync_records")),
         sa.UniqueConstraint(
             "connection_id", "kind", "external_id", name=op.f("uq_sync_records_connection_id_kind_external_id")
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from flexbill.accounting import service as accounting
 from flexbill.accounting.model import RecordKind, RemoteAccount, RemoteTaxRate
-from flexbill.accounting.store import AccountingConnectionRow, SyncRecordRow
+from flexbill.accounting.store import AccountingConnectionRow, SyncLogRow, SyncRecordRow
 from flexbill.bootstrap import Context
 from flexbill.errors import FlexbillError
 from flexbill.web.api.deps import DB, ReadDB, context, require_read, require_write
@@ -156,6 +157,34 @@ def sync_invoices(body: SyncRequest, db: DB, ctx: Context = Depends(context)) ->
     keys = accounting.request_sync(db, ctx, [str(invoice_id) for invoice_id in body.invoice_ids])
     states = accounting_states(db, RecordKind.INVOICE, body.invoice_ids)
     return SyncStarted(tasks=len(keys), invoices=states)
+
+
+class SyncLogEntry(BaseModel):
+    at: datetime
+    action: str  # create, update, find, void, pdf, allocate, pull
+    result: str  # ok, failed, retry
+    detail: str
+    connection_id: uuid.UUID
+
+
+@router.get("/accounting/log", dependencies=read, tags=["accounting"])
+def sync_log(
+    db: ReadDB,
+    record_id: uuid.UUID,
+    kind: Literal["invoice", "customer", "payment", "credit_note"] = "invoice",
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[SyncLogEntry]:
+    """What the sync did with one record, newest first: the answer to "why is this not in the books?"."""
+    rows = db.scalars(
+        select(SyncLogRow)
+        .where(SyncLogRow.kind == kind, SyncLogRow.record_id == record_id)
+        .order_by(SyncLogRow.at.desc(), SyncLogRow.id.desc())
+        .limit(limit)
+    )
+    return [
+        SyncLogEntry(at=r.at, action=r.action, result=r.result, detail=r.detail, connection_id=r.connection_id)
+        for r in rows
+    ]
 
 
 # --- the sync state of records, for every API shape that shows it --------------------------------------------

@@ -13,7 +13,7 @@ from flexbill.accounting.model import RecordKind
 from flexbill.customers import service
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
 from flexbill.web.api.accounting import with_accounting
-from flexbill.web.api.deps import DB, ReadDB, require_read, require_write
+from flexbill.web.api.deps import DB, Now, ReadDB, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
     CustomerOut,
@@ -65,8 +65,9 @@ def get_customer(customer_id: uuid.UUID, db: ReadDB) -> CustomerOut:
 
 
 @router.patch("/customers/{customer_id}", dependencies=write, tags=["customers"])
-def update_customer(customer_id: uuid.UUID, body: service.CustomerChanges, db: DB) -> CustomerOut:
-    return with_accounting(db, RecordKind.CUSTOMER, [customer_out(service.update_customer(db, customer_id, body))])[0]
+def update_customer(customer_id: uuid.UUID, body: service.CustomerChanges, db: DB, clock: Now) -> CustomerOut:
+    customer = customer_out(service.update_customer(db, clock, customer_id, body))
+    return with_accounting(db, RecordKind.CUSTOMER, [customer])[0]
 
 
 @router.post("/memberships", status_code=status.HTTP_201_CREATED, dependencies=write, tags=["customers"])
