@@ -435,8 +435,12 @@ def sync(
         table.add_row(*row)
     console.print(table)
     failed = [info for info in waited.tasks.values() if info.status == "failed"]
+    if waited.paused:
+        raise _fail(
+            f"the connection's work is paused, {waited.paused}; reconnect it (POST .../connections/ID/reconnect)"
+        )
     if waited.timed_out or waited.unfinished:
-        raise _fail(f"{len(waited.unfinished)} record(s) are still waiting (rate limit, retry or reconnect needed)")
+        raise _fail(f"{len(waited.unfinished)} record(s) are still waiting (a rate limit or a retry); run again later")
     if failed:
         raise _fail(f"{len(failed)} record(s) failed; the errors are above and in each record's sync log")
 

@@ -7,7 +7,9 @@ from fastapi.testclient import TestClient
 
 from flexbill.access.service import create_api_key
 from flexbill.bootstrap import Context
+from flexbill.sandbox.server import RunningSandbox, start_sandbox
 from flexbill.web.app import create_app
+from tests.support import Catalog, make_catalog
 
 
 @pytest.fixture
@@ -20,3 +22,24 @@ def api_key(ctx: Context) -> str:
 def client(ctx: Context, api_key: str) -> Iterator[TestClient]:
     with TestClient(create_app(ctx), headers={"Authorization": f"Bearer {api_key}"}) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    """The Xero sandbox over real HTTP, its minute compressed to a second (the limits are Xero's)."""
+    running = start_sandbox(time_scale=60)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def cat(ctx: Context) -> Catalog:
+    with ctx.sessions() as db, db.begin():
+        return make_catalog(db)
+
+
+@pytest.fixture
+def auto_sync(client: TestClient) -> None:
+    """Accounting sync on (auto), with the PDFs fetched for sending."""
+    changed = client.patch("/api/v1/settings/billing", json={"accounting_sync": "auto", "auto_send": True})
+    assert changed.status_code == 200, changed.text

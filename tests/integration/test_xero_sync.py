@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,26 +28,13 @@ from flexbill.clock import FixedClock
 from flexbill.customers import service as customers
 from flexbill.customers.store import CustomerRow
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
-from flexbill.sandbox.server import RunningSandbox, start_sandbox
+from flexbill.sandbox.server import RunningSandbox
 from flexbill.settings import get_settings
 from flexbill.tasks.service import next_due_at, pending_count
 from flexbill.web.app import create_app
 from flexbill.worker import Worker, default_handlers
 from tests.conftest import POSTGRES_URL
-from tests.support import Catalog, make_catalog, make_customer, serving
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    running = start_sandbox(time_scale=60)  # a Xero minute lasts a second
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def cat(ctx: Context) -> Catalog:
-    with ctx.sessions() as db, db.begin():
-        return make_catalog(db)
+from tests.support import Catalog, make_customer, serving
 
 
 def connect(client: TestClient, sandbox: RunningSandbox, location_id: uuid.UUID) -> str:
@@ -120,12 +106,6 @@ def drain(ctx: Context, *, timeout: float = 60.0) -> None:
 def remote_state(sandbox: RunningSandbox) -> dict[str, Any]:
     state: dict[str, Any] = httpx.get(f"{sandbox.xero_url}/_sandbox/state").json()
     return state
-
-
-@pytest.fixture
-def auto_sync(client: TestClient) -> None:
-    changed = client.patch("/api/v1/settings/billing", json={"accounting_sync": "auto", "auto_send": True})
-    assert changed.status_code == 200, changed.text
 
 
 def test_a_month_is_synced_once_with_xero_numbers_and_pdfs(

@@ -21,7 +21,7 @@ from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "xero"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "xero"
 START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)  # a Monday; sandbox time in every test starts here
 CLIENT_ID = "flexbill-tests"
 

@@ -36,7 +36,7 @@ from flexbill.money import round_money
 
 D = Decimal
 
-# PROTOCOLS.md D.1, as Xero's template has it.
+# As Xero's template has it.
 TEMPLATE_HEADER = (
     "*ContactName,EmailAddress,POAddressLine1,POAddressLine2,POAddressLine3,POAddressLine4,POCity,PORegion,"
     "POPostalCode,POCountry,*InvoiceNumber,Reference,*InvoiceDate,*DueDate,InventoryItemCode,*Description,"

@@ -23,6 +23,7 @@ from flexbill.worker import Worker, default_handlers
 class Waited:
     tasks: dict[str, TaskInfo]
     timed_out: bool
+    paused: str | None = None  # why the connection's work waits for a person (reconnect needed)
 
     @property
     def unfinished(self) -> list[TaskInfo]:
@@ -50,7 +51,7 @@ def run_and_wait(ctx: Context, keys: Collection[str], *, timeout: timedelta = ti
                 if info.group is not None:
                     state = group_state(db, info.group)
                     if state.paused_reason is not None:
-                        return Waited(infos, timed_out=False)
+                        return Waited(infos, timed_out=False, paused=state.paused_reason)
                     if state.not_before is not None and state.not_before > when:
                         when = state.not_before
                 wake = when if wake is None or when < wake else wake

@@ -69,7 +69,7 @@ from flexbill.customers.store import CustomerRow
 from flexbill.errors import FlexbillError
 from flexbill.invoicing.model import InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
-from flexbill.money import ZERO
+from flexbill.money import ZERO, describe
 from flexbill.tasks.service import Task, enqueue
 from flexbill.worker import MAX_ATTEMPTS, DelayGroup, Done, Failed, Outcome, PauseGroup, RetryLater
 
@@ -93,8 +93,16 @@ class Batch:
 
     @classmethod
     def of(cls, tasks: Sequence[Task]) -> Batch:
-        by_record = {uuid.UUID(task.payload["record_id"]): task for task in tasks}
-        return cls(by_record, dict(by_record))
+        """The batch by record. Two tasks of one record (a change made while an earlier task waited for a retry)
+        are done by the newer one; the older is done at once."""
+        by_record: dict[uuid.UUID, Task] = {}
+        superseded: dict[uuid.UUID, Outcome] = {}
+        for task in sorted(tasks, key=lambda t: int(t.payload["revision"])):
+            record_id = uuid.UUID(task.payload["record_id"])
+            if record_id in by_record:
+                superseded[by_record[record_id].id] = Done()
+            by_record[record_id] = task
+        return cls(by_record, dict(by_record), superseded)
 
     def finish(self, record_id: uuid.UUID, outcome: Outcome) -> None:
         task = self.tasks.pop(record_id, None)
@@ -534,7 +542,10 @@ def _send_invoices(
         external = {state[i][0]: i for i in settled}
         for held in remote.call(lambda s: s.get_invoices([e for e in external if e])):
             invoice_id = external[held.external_id]
-            _store(ctx, connection_id, invoice_id, "find", _remote_state(held, "already there: "))
+            if held.voided and details[invoice_id].status != InvoiceStatus.VOIDED:
+                _store(ctx, connection_id, invoice_id, "find", _voided_there(held, remote.provider))
+            else:
+                _store(ctx, connection_id, invoice_id, "find", _remote_state(held, "already there: "))
             batch.finish(invoice_id, Done())
         for invoice_id in settled:
             batch.finish(invoice_id, Failed(f"{remote.provider} no longer has it (deleted there?)"))
@@ -577,7 +588,8 @@ def _send_invoices(
                 f"{remote.provider} computed a total of {item.total} where flexbill has {ours.total}: "
                 "check the tax rate mapping"
             )
-        _store(ctx, connection_id, item.our_id, "create", _pushed(item, problem))
+        sent_as = "DRAFT" if details[item.our_id].status == InvoiceStatus.DRAFT else "AUTHORISED"
+        _store(ctx, connection_id, item.our_id, "create", _pushed(item, problem, sent_as))
         batch.finish(item.our_id, Failed(problem) if problem else Done())
         if problem is None:
             _after_synced(ctx, connection_id, item.our_id, item.external_id, details[item.our_id].status, auto_send)
@@ -595,9 +607,9 @@ def _store(ctx: Context, connection_id: uuid.UUID, invoice_id: uuid.UUID, action
     with ctx.sessions() as db, db.begin():
         record = _records(db, RecordKind.INVOICE, [invoice_id])[invoice_id]
         number, message = change(record, now)
-        if number:
+        if number and get_connection(db, connection_id).numbering == Numbering.ACCOUNTING:
             invoice = db.get(InvoiceRow, invoice_id, with_for_update=True)
-            if invoice is not None and invoice.number is None:
+            if invoice is not None and invoice.number is None and invoice.status != InvoiceStatus.DRAFT:
                 invoice.number = number
         result = "failed" if record.status == SyncStatus.FAILED else "ok"
         _log(db, RecordKind.INVOICE, invoice_id, connection_id, now, action, result, message)
@@ -619,9 +631,24 @@ def _remote_state(document: RemoteDocument, note: str) -> Change:
     return change
 
 
-def _pushed(item: Pushed, problem: str | None) -> Change:
+def _voided_there(document: RemoteDocument, provider: str) -> Change:
+    def change(record: SyncRecordRow, now: datetime) -> tuple[str | None, str]:
+        record.status, record.remote_status = SyncStatus.OUT_OF_DATE, document.status
+        record.synced_revision = record.revision
+        record.error = voided_there_message(provider)
+        return None, record.error
+
+    return change
+
+
+def voided_there_message(provider: str) -> str:
+    return f"voided in {provider} but not here: void it here too, or re-issue it there"
+
+
+def _pushed(item: Pushed, problem: str | None, remote_status: str) -> Change:
     def change(record: SyncRecordRow, now: datetime) -> tuple[str | None, str]:
         _confirm(record, item.external_id, item.number, now)
+        record.remote_status = remote_status  # as sent: a draft stays a draft there until it is issued here
         if problem:
             record.status, record.error = SyncStatus.FAILED, problem
         return item.number, problem or f"{item.number or ''} {item.external_id}".strip()
@@ -952,10 +979,7 @@ def apply_remote_documents(ctx: Context, connection_id: uuid.UUID, documents: Se
             record.remote_status = document.status
             if document.voided and invoice.status != InvoiceStatus.VOIDED:
                 record.status = SyncStatus.OUT_OF_DATE
-                record.error = (
-                    f"voided in {get_connection(db, connection_id).provider} but not here: void it here too, "
-                    "or re-issue it there"
-                )
+                record.error = voided_there_message(get_connection(db, connection_id).provider)
                 if changed:
                     _log(db, RecordKind.INVOICE, invoice.id, connection_id, now, "pull", "failed", record.error)
             known = set(
@@ -981,8 +1005,9 @@ def apply_remote_documents(ctx: Context, connection_id: uuid.UUID, documents: Se
                     InvoiceStatus.PARTIALLY_PAID,
                 ):
                     detail = (
-                        f"a payment of {payment.amount} made in the books on {payment.date} cannot be recorded "
-                        f"here: the invoice is {invoice.status} with {due} due"
+                        f"a payment of {describe(payment.amount, invoice.currency)} made in the books on "
+                        f"{payment.date} cannot be recorded here: the invoice is {invoice.status} with "
+                        f"{describe(due, invoice.currency)} due"
                     )
                     record.error = detail
                     _log(db, RecordKind.INVOICE, invoice.id, connection_id, now, "pull", "failed", detail)

@@ -1,5 +1,5 @@
 """The invoices CSV exports, one row per invoice line: flexbill's own documented columns (docs/api.md), or Xero's
-sales invoice import template (PROTOCOLS.md D.1), split into files Xero can import as they are.
+sales invoice import template (its 27 columns, dates day first), split into files Xero can import as they are.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Xero's official OpenAPI spec (../shared/reference/xero), loaded once, and a check of request bodies against the
+"""Xero's official OpenAPI spec (tests/reference/xero), loaded once, and a check of request bodies against the
 request schema of the operation they are sent to."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from openapi_schema_validator import OAS30Validator, OAS30WriteValidator, oas30_
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "xero"
+REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "xero"
 GOLDEN = Path(__file__).parent / "golden" / "xero"
 SPEC_URI = "urn:xero:accounting"
 
