@@ -579,3 +579,32 @@ def test_a_record_xero_keeps_failing_ends_failed_with_the_reason_and_can_be_sent
     drain(ctx)
     assert client.get(f"/api/v1/invoices/{invoice_id}").json()["accounting"]["status"] == "synced"
     assert remote_state(sandbox)["counts"]["invoices"] == 1
+
+
+def test_a_void_made_while_the_invoice_was_being_sent_still_reaches_xero(
+    ctx: Context,
+    client: TestClient,
+    sandbox: RunningSandbox,
+    cat: Catalog,
+    auto_sync: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flexbill.accounting.connectors.xero.client import XeroSession
+    from flexbill.invoicing.service import VoidRequest, void_invoice
+
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    [invoice_id] = bill_month(ctx, cat, 1)
+    send = XeroSession.push_invoices
+
+    def send_then_void_here(self: XeroSession, invoices: Any, key: str) -> Any:
+        answer = send(self, invoices, key)
+        with ctx.sessions() as db, db.begin():  # staff void it while the answer is on its way back
+            void_invoice(db, ctx.clock, invoice_id, VoidRequest())
+        return answer
+
+    monkeypatch.setattr(XeroSession, "push_invoices", send_then_void_here)
+    drain(ctx)
+    state = client.get(f"/api/v1/invoices/{invoice_id}").json()["accounting"]
+    assert (state["status"], state["remote_status"]) == ("synced", "VOIDED")
+    assert [doc.status for doc in sandbox.xero.org.invoices.values()] == ["VOIDED"]

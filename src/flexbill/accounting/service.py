@@ -274,6 +274,18 @@ def session_target(ctx: Context, connection_id: uuid.UUID, *, force_refresh: boo
     about to expire or was just refused. Raises ReconnectNeeded when the accounting system refuses to refresh;
     the connection is then marked ``reconnect_needed`` and its tasks paused (that change is committed)."""
     fernet = fernet_for(ctx.settings)
+    if not force_refresh:
+        # Most calls find a token good for a while yet: read it without taking the write lock (on SQLite the
+        # lock is the whole database's, and a refresh is a network call).
+        with ctx.readers() as db:
+            row = get_connection(db, connection_id)
+            if row.status == "connected" and row.tokens is not None and row.tenant_id is not None:
+                try:
+                    current = open_tokens(fernet, row.tokens)
+                except UnreadableTokens:
+                    current = None  # the locked path below marks the connection
+                if current is not None and current.expires_at - SystemClock().now() >= REFRESH_MARGIN:
+                    return SessionTarget(row.tenant_id, current.access_token, row.base_url)
     refused: str | None = None
     with ctx.sessions() as db, db.begin():
         row = get_connection(db, connection_id, for_update=True)

@@ -242,9 +242,10 @@ def _record_failures(ctx: Context, kind: RecordKind, connection_id: uuid.UUID, b
             if record is None:
                 continue
             if isinstance(outcome, Failed):
+                # ``uncertain`` stays as it is: a record that may exist remotely is looked up before any re-send,
+                # whatever failed afterwards.
                 record.status = SyncStatus.FAILED
                 record.error = outcome.error
-                record.uncertain = False
                 _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "failed", outcome.error)
             elif isinstance(outcome, RetryLater) and batch.all_tasks[record_id].attempts >= MAX_ATTEMPTS:
                 # The worker gives the task up now: say so on the record. It stays uncertain if it was, so a retry
@@ -361,6 +362,14 @@ def _customer_records(
         )
     )
     return {row.record_id: row for row in rows}
+
+
+def _only_up_to(record: SyncRecordRow, revision: int) -> None:
+    """A change made here while an older revision was being sent has its own task: confirm only what was sent,
+    and leave the record pending for the rest."""
+    if revision < record.revision:
+        record.synced_revision = min(record.synced_revision, revision)
+        record.status = SyncStatus.PENDING
 
 
 def _confirm(record: SyncRecordRow, external_id: str, number: str | None, now: datetime) -> None:
@@ -508,7 +517,7 @@ def _send_invoices(
             found = remote.call(lambda s, i=invoice_id: s.find_invoices([i]))  # type: ignore[misc]
             external_id = found[invoice_id].external_id if invoice_id in found else None
         if external_id is None:
-            _store(ctx, connection_id, invoice_id, "void", _never_sent)
+            _store(ctx, connection_id, invoice_id, "void", _never_sent, batch.revision(invoice_id))
             batch.finish(invoice_id, Done())
             continue
         key = idempotency_key("void", [invoice_id, batch.revision(invoice_id)])
@@ -517,7 +526,7 @@ def _send_invoices(
         except (Rejected, RemoteNotFound) as error:
             batch.finish(invoice_id, Failed(f"could not void it in {remote.provider}: {error.message}"))
             continue
-        _store(ctx, connection_id, invoice_id, "void", _remote_state(voided, ""))
+        _store(ctx, connection_id, invoice_id, "void", _remote_state(voided, ""), batch.revision(invoice_id))
         batch.finish(invoice_id, Done())
 
     # Mapping gaps (the mapping changed since the invoice was issued): refused here, before anything is sent.
@@ -531,22 +540,46 @@ def _send_invoices(
     if uncertain_ids:
         adopted = remote.call(lambda s: s.find_invoices(uncertain_ids))
     for invoice_id, found in adopted.items():
-        _store(ctx, connection_id, invoice_id, "find", _remote_state(found, "already there, adopted: "))
+        _store(
+            ctx,
+            connection_id,
+            invoice_id,
+            "find",
+            _remote_state(found, "already there, adopted: "),
+            batch.revision(invoice_id),
+        )
         batch.finish(invoice_id, Done())
         _after_synced(ctx, connection_id, invoice_id, found.external_id, details[invoice_id].status, auto_send)
+    apply_remote_documents(ctx, connection_id, list(adopted.values()))  # paid there while we did not know it
 
     # Already in the books and final there: nothing to change (issued documents do not change), only read back
     # where they stand. Only a draft sent as a draft is updated, when it is issued here.
     settled = [i for i in batch.tasks if state[i][0] is not None and state[i][2] != "DRAFT"]
     if settled:
         external = {state[i][0]: i for i in settled}
-        for held in remote.call(lambda s: s.get_invoices([e for e in external if e])):
+        held_documents = remote.call(lambda s: s.get_invoices([e for e in external if e]))
+        for held in held_documents:
             invoice_id = external[held.external_id]
             if held.voided and details[invoice_id].status != InvoiceStatus.VOIDED:
-                _store(ctx, connection_id, invoice_id, "find", _voided_there(held, remote.provider))
+                _store(
+                    ctx,
+                    connection_id,
+                    invoice_id,
+                    "find",
+                    _voided_there(held, remote.provider),
+                    batch.revision(invoice_id),
+                )
             else:
-                _store(ctx, connection_id, invoice_id, "find", _remote_state(held, "already there: "))
+                _store(
+                    ctx,
+                    connection_id,
+                    invoice_id,
+                    "find",
+                    _remote_state(held, "already there: "),
+                    batch.revision(invoice_id),
+                )
             batch.finish(invoice_id, Done())
+        apply_remote_documents(ctx, connection_id, held_documents)
         for invoice_id in settled:
             batch.finish(invoice_id, Failed(f"{remote.provider} no longer has it (deleted there?)"))
 
@@ -576,7 +609,14 @@ def _send_invoices(
         if isinstance(item, Refused):
             clash = remote.call(lambda s, i=item.our_id: s.find_invoices([i])) if item.conflict else {}  # type: ignore[misc]
             if item.our_id in clash:  # ours after all: an earlier attempt's answer was lost
-                _store(ctx, connection_id, item.our_id, "find", _remote_state(clash[item.our_id], "adopted: "))
+                _store(
+                    ctx,
+                    connection_id,
+                    item.our_id,
+                    "find",
+                    _remote_state(clash[item.our_id], "adopted: "),
+                    batch.revision(item.our_id),
+                )
                 batch.finish(item.our_id, Done())
             else:
                 batch.finish(item.our_id, Failed("; ".join(item.errors)))
@@ -589,7 +629,7 @@ def _send_invoices(
                 "check the tax rate mapping"
             )
         sent_as = "DRAFT" if details[item.our_id].status == InvoiceStatus.DRAFT else "AUTHORISED"
-        _store(ctx, connection_id, item.our_id, "create", _pushed(item, problem, sent_as))
+        _store(ctx, connection_id, item.our_id, "create", _pushed(item, problem, sent_as), batch.revision(item.our_id))
         batch.finish(item.our_id, Failed(problem) if problem else Done())
         if problem is None:
             _after_synced(ctx, connection_id, item.our_id, item.external_id, details[item.our_id].status, auto_send)
@@ -600,13 +640,17 @@ def _send_invoices(
 Change = Callable[[SyncRecordRow, datetime], tuple[str | None, str]]
 
 
-def _store(ctx: Context, connection_id: uuid.UUID, invoice_id: uuid.UUID, action: str, change: Change) -> None:
+def _store(
+    ctx: Context, connection_id: uuid.UUID, invoice_id: uuid.UUID, action: str, change: Change, revision: str
+) -> None:
     """Apply a confirmed result to the invoice's sync record in its own transaction, and log it. A number the
-    accounting system gave becomes the invoice's number when the location leaves numbering to it."""
+    accounting system gave becomes the invoice's number when the location leaves numbering to it. Only the
+    ``revision`` that was sent is confirmed: a change made meanwhile keeps the record pending for its own task."""
     now = ctx.clock.now()
     with ctx.sessions() as db, db.begin():
         record = _records(db, RecordKind.INVOICE, [invoice_id])[invoice_id]
         number, message = change(record, now)
+        _only_up_to(record, int(revision))
         if number and get_connection(db, connection_id).numbering == Numbering.ACCOUNTING:
             invoice = db.get(InvoiceRow, invoice_id, with_for_update=True)
             if invoice is not None and invoice.number is None and invoice.status != InvoiceStatus.DRAFT:
@@ -659,7 +703,9 @@ def _pushed(item: Pushed, problem: str | None, remote_status: str) -> Change:
 def _after_synced(
     ctx: Context, connection_id: uuid.UUID, invoice_id: uuid.UUID, external_id: str, status: str, auto_send: bool
 ) -> None:
-    """Once an issued invoice is in the books and will be emailed, fetch the accounting system's PDF of it."""
+    """Once an invoice is in the books: its payments and credit notes that waited for it go now, and, when it is
+    issued and will be emailed, the accounting system's PDF of it is fetched."""
+    _release_waiting(ctx, invoice_id)
     if not auto_send or status in (InvoiceStatus.DRAFT, InvoiceStatus.VOIDED):
         return
     with ctx.sessions() as db, db.begin():
@@ -671,6 +717,26 @@ def _after_synced(
             payload={"invoice_id": str(invoice_id), "external_id": external_id},
             run_at=ctx.clock.now(),
         )
+
+
+def _release_waiting(ctx: Context, invoice_id: uuid.UUID) -> None:
+    """Payments and credit notes of an invoice that are not in the books yet get a fresh task now that their
+    invoice is there: they may have waited long enough for their own tasks to give up."""
+    with ctx.sessions() as db, db.begin():
+        invoice = db.get(InvoiceRow, invoice_id)
+        if invoice is None:
+            return
+        for kind, model in ((RecordKind.PAYMENT, PaymentRow), (RecordKind.CREDIT_NOTE, CreditNoteRow)):
+            waiting = db.scalars(
+                select(SyncRecordRow.record_id).where(
+                    SyncRecordRow.kind == kind.value,
+                    SyncRecordRow.record_id.in_(select(model.id).where(model.invoice_id == invoice_id)),
+                    SyncRecordRow.status.in_([SyncStatus.PENDING, SyncStatus.FAILED]),
+                )
+            ).all()
+            if waiting:
+                records = [(record_id, invoice.location_id) for record_id in waiting]
+                outbox.records_changed(db, kind, records, ctx.clock.now(), requested=True)
 
 
 def _backoff(tasks: Sequence[Task]) -> timedelta:
@@ -768,7 +834,9 @@ def sync_payments(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outcom
             found = {our_id: external_id for our_id, external_id in listed if our_id in payment_ids}
             with ctx.sessions() as db, db.begin():
                 for our_id, external_id in found.items():
-                    _confirm(_records(db, RecordKind.PAYMENT, [our_id])[our_id], external_id, None, now)
+                    found_record = _records(db, RecordKind.PAYMENT, [our_id])[our_id]
+                    _confirm(found_record, external_id, None, now)
+                    _only_up_to(found_record, int(batch.revision(our_id)))
                     _log(db, RecordKind.PAYMENT, our_id, connection_id, now, "find", "ok", external_id)
                     batch.finish(our_id, Done())
         ready = [p for p in ready if p.our_id in batch.tasks]
@@ -781,6 +849,7 @@ def sync_payments(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outcom
                 for item in results:
                     if isinstance(item, Pushed) and item.our_id in records:
                         _confirm(records[item.our_id], item.external_id, None, now)
+                        _only_up_to(records[item.our_id], int(batch.revision(item.our_id)))
                         _log(db, RecordKind.PAYMENT, item.our_id, connection_id, now, "create", "ok", item.external_id)
                         batch.finish(item.our_id, Done())
                     elif isinstance(item, Refused):
@@ -905,6 +974,7 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
             with ctx.sessions() as db, db.begin():
                 record = _records(db, RecordKind.CREDIT_NOTE, [note_id])[note_id]
                 _confirm(record, external_id, None, now)
+                _only_up_to(record, int(batch.revision(note_id)))
                 _log(db, RecordKind.CREDIT_NOTE, note_id, connection_id, now, "allocate", "ok", str(remaining))
             batch.finish(note_id, Done())
     _record_failures(ctx, RecordKind.CREDIT_NOTE, connection_id, batch)
