@@ -32,7 +32,7 @@ from flexbill.sandbox.server import RunningSandbox
 from flexbill.settings import get_settings
 from flexbill.tasks.service import next_due_at, pending_count
 from flexbill.web.app import create_app
-from flexbill.worker import Worker, default_handlers
+from flexbill.worker import RetryLater, Worker, default_handlers
 from tests.conftest import POSTGRES_URL
 from tests.support import Catalog, make_customer, serving
 
@@ -608,3 +608,23 @@ def test_a_void_made_while_the_invoice_was_being_sent_still_reaches_xero(
     state = client.get(f"/api/v1/invoices/{invoice_id}").json()["accounting"]
     assert (state["status"], state["remote_status"]) == ("synced", "VOIDED")
     assert [doc.status for doc in sandbox.xero.org.invoices.values()] == ["VOIDED"]
+
+
+def test_a_record_another_worker_is_sending_waits_for_it_rather_than_being_sent_twice(
+    ctx: Context, client: TestClient, sandbox: RunningSandbox, cat: Catalog, auto_sync: None
+) -> None:
+    from flexbill.tasks.service import claim
+
+    connection_id = connect(client, sandbox, cat.location_id)
+    map_codes(client, connection_id)
+    [invoice_id] = bill_month(ctx, cat, 1)
+    with ctx.sessions() as db, db.begin():  # a worker elsewhere has taken revision 1 and is sending it
+        [first] = claim(db, "elsewhere", ctx.clock.now(), timedelta(minutes=5), {"accounting.invoice": 1})
+    assert client.post(f"/api/v1/invoices/{invoice_id}/void").status_code == 200  # revision 2
+    with ctx.sessions() as db, db.begin():
+        [second] = claim(db, "here", ctx.clock.now(), timedelta(minutes=5), {"accounting.invoice": 1})
+    assert (first.payload["revision"], second.payload["revision"]) == ("1", "2")
+
+    [outcome] = sync.sync_invoices(ctx, [second]).values()
+    assert outcome == RetryLater(timedelta(seconds=30), "another worker is sending it right now")
+    assert remote_state(sandbox)["counts"]["invoices"] == 0

@@ -45,6 +45,7 @@ from flexbill.accounting.model import (
     SyncStatus,
     TrackingChoice,
 )
+from flexbill.accounting.outbox import task_key
 from flexbill.accounting.ports import (
     AuthExpired,
     ConnectorError,
@@ -71,6 +72,7 @@ from flexbill.invoicing.model import InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.money import ZERO, describe
 from flexbill.tasks.service import Task, enqueue
+from flexbill.tasks.store import RUNNING, TaskRow
 from flexbill.worker import MAX_ATTEMPTS, DelayGroup, Done, Failed, Outcome, PauseGroup, RetryLater
 
 logger = logging.getLogger("flexbill.accounting")
@@ -189,14 +191,29 @@ def _records(db: Session, kind: RecordKind, ids: Iterable[uuid.UUID]) -> dict[uu
     return {row.record_id: row for row in rows}
 
 
-def _live_tasks(db: Session, kind: RecordKind, batch: Batch) -> dict[uuid.UUID, SyncRecordRow]:
-    """Drop the tasks that have nothing left to do: a newer revision has its own task, or this one is confirmed."""
+def _live_tasks(db: Session, kind: RecordKind, batch: Batch, now: datetime) -> dict[uuid.UUID, SyncRecordRow]:
+    """Drop the tasks that have nothing left to do: a newer revision has its own task, or this one is confirmed.
+    A record another worker is sending right now (an older revision's task under a live lease) waits for it:
+    looking it up meanwhile could miss a create still in flight, and send it twice."""
     records = _records(db, kind, batch.all_tasks)
     for record_id, task in batch.all_tasks.items():
         record = records.get(record_id)
         revision = int(task.payload["revision"])
         if record is None or revision < record.revision or record.synced_revision >= revision:
             batch.finish(record_id, Done())
+    older = {
+        task_key(kind, record_id, earlier): record_id
+        for record_id, task in batch.tasks.items()
+        for earlier in range(1, int(task.payload["revision"]))
+    }
+    if older:
+        busy = db.scalars(
+            select(TaskRow.key).where(
+                TaskRow.key.in_(list(older)), TaskRow.status == RUNNING, TaskRow.lease_expires_at > now
+            )
+        )
+        for key in busy:
+            batch.finish(older[key], RetryLater(timedelta(seconds=30), "another worker is sending it right now"))
     return {record_id: records[record_id] for record_id in batch.tasks}
 
 
@@ -428,7 +445,7 @@ def sync_invoices(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outcom
     connection_id = connection_of(tasks[0])
     batch = Batch.of(tasks)
     with ctx.readers() as db:
-        records = _live_tasks(db, RecordKind.INVOICE, batch)
+        records = _live_tasks(db, RecordKind.INVOICE, batch, ctx.clock.now())
         if not batch.tasks:
             return batch.outcomes
         connection = get_connection(db, connection_id)
@@ -792,7 +809,7 @@ def sync_payments(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outcom
     connection_id = connection_of(tasks[0])
     batch = Batch.of(tasks)
     with ctx.readers() as db:
-        records = _live_tasks(db, RecordKind.PAYMENT, batch)
+        records = _live_tasks(db, RecordKind.PAYMENT, batch, ctx.clock.now())
         if not batch.tasks:
             return batch.outcomes
         payment_account = get_connection(db, connection_id).mappings.get("payment_account")
@@ -869,7 +886,7 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
     connection_id = connection_of(tasks[0])
     batch = Batch.of(tasks)
     with ctx.readers() as db:
-        records = _live_tasks(db, RecordKind.CREDIT_NOTE, batch)
+        records = _live_tasks(db, RecordKind.CREDIT_NOTE, batch, ctx.clock.now())
         if not batch.tasks:
             return batch.outcomes
         connection = get_connection(db, connection_id)
