@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import uuid_utils
 from sqlalchemy import DateTime, MetaData, Numeric, String, Table, Uuid, create_engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -130,3 +131,38 @@ def bulk_insert(
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant, stored in UTC and read back timezone-aware on every database (tasks, sync records).
+
+    SQLite keeps datetimes as text and drops the offset, so an instant bound as 14:00+02:00 would compare as 14:00
+    against 12:00 UTC. Queries compare instants (due tasks, leases), so each one is converted to UTC before it is bound.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"instants need a timezone: {value!r} has none")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def insert_for(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (``on_conflict_do_nothing``): SQLite and PostgreSQL spell it
+    the same way, and flexbill runs on those two."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"flexbill needs INSERT ... ON CONFLICT, which it does not support on {name}")

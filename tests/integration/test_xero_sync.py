@@ -133,6 +133,9 @@ def test_a_month_is_synced_once_with_xero_numbers_and_pdfs(
     state = remote_state(sandbox)
     assert state["counts"]["invoices"] == 60, state
     assert state["counts"]["contacts"] == 60, state
+    # The reference a member reads is the period billed; our id follows it, for finding the invoice again.
+    references = {doc.reference.split(" · ")[0] for doc in sandbox.xero.org.invoices.values()}
+    assert references == {"1 Nov - 31 Dec 2026"}, references
 
     # Each invoice as Xero holds it: the same total to the cent.
     api = client.get("/api/v1/invoices", params={"limit": 100}).json()["items"]

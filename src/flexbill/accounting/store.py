@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from flexbill.db import Base, new_id, utcnow
-from flexbill.tasks.store import UtcDateTime
+from flexbill.db import Base, UtcDateTime, new_id, utcnow
 
 
 class AccountingConnectionRow(Base):

@@ -71,6 +71,7 @@ from flexbill.errors import FlexbillError
 from flexbill.invoicing.model import InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.money import ZERO, describe
+from flexbill.periods import Period, human_period
 from flexbill.tasks.service import Task, enqueue
 from flexbill.tasks.store import RUNNING, TaskRow
 from flexbill.worker import MAX_ATTEMPTS, DelayGroup, Done, Failed, Outcome, PauseGroup, RetryLater
@@ -509,10 +510,23 @@ def _invoice_snapshot(
             tax_total=invoice.tax_total,
             total=invoice.total,
             draft=invoice.status == InvoiceStatus.DRAFT,
-            # What the member sees as the reference (the connector adds what it needs to find the invoice again).
-            reference=invoice.number if numbering is Numbering.FLEXBILL and invoice.number else "",
+            # What the member sees as the reference: the period billed (the connector adds our id to find it again).
+            reference=billed_span(invoice),
         )
     return _InvoiceSnapshot(invoice.customer_id, invoice.status, document, missing)
+
+
+def billed_span(invoice: InvoiceRow) -> str:
+    """The span of the periods an invoice bills, as its lines print them ("1 Dec 2026 - 31 Jan 2027"); empty
+    when it bills only one-off fees."""
+    periods = [
+        (line.period_start, line.period_end_exclusive)
+        for line in invoice.lines
+        if line.period_start is not None and line.period_end_exclusive is not None
+    ]
+    if not periods:
+        return ""
+    return human_period(Period(min(start for start, _ in periods), max(end for _, end in periods)))
 
 
 def _send_invoices(
@@ -577,27 +591,12 @@ def _send_invoices(
         held_documents = remote.call(lambda s: s.get_invoices([e for e in external if e]))
         for held in held_documents:
             invoice_id = external[held.external_id]
-            if held.voided and details[invoice_id].status != InvoiceStatus.VOIDED:
-                _store(
-                    ctx,
-                    connection_id,
-                    invoice_id,
-                    "find",
-                    _voided_there(held, remote.provider),
-                    batch.revision(invoice_id),
-                )
-            else:
-                _store(
-                    ctx,
-                    connection_id,
-                    invoice_id,
-                    "find",
-                    _remote_state(held, "already there: "),
-                    batch.revision(invoice_id),
-                )
+            voided_there = held.voided and details[invoice_id].status != InvoiceStatus.VOIDED
+            change = _voided_there(held, remote.provider) if voided_there else _remote_state(held, "already there: ")
+            _store(ctx, connection_id, invoice_id, "find", change, batch.revision(invoice_id))
             batch.finish(invoice_id, Done())
         apply_remote_documents(ctx, connection_id, held_documents)
-        for invoice_id in settled:
+        for invoice_id in settled:  # those it did not return (finish ignores the ones already done)
             batch.finish(invoice_id, Failed(f"{remote.provider} no longer has it (deleted there?)"))
 
     # Contacts, then the invoices in one call.

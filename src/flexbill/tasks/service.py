@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, case, func, literal_column, or_, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import GenerativeSelect
 
-from flexbill.tasks.store import DONE, FAILED, PENDING, RUNNING, TaskGroupRow, TaskRow, UtcDateTime
+from flexbill.db import UtcDateTime, insert_for
+from flexbill.tasks.store import DONE, FAILED, PENDING, RUNNING, TaskGroupRow, TaskRow
 
 _Query = TypeVar("_Query", bound=GenerativeSelect)
 
@@ -89,7 +89,7 @@ def enqueue(
     if not all(isinstance(name, str) and isinstance(value, str) for name, value in values.items()):
         raise TypeError(f"a task's payload maps strings to strings, not {values!r}")
     statement = (
-        _dialect_insert(session)(TaskRow)
+        insert_for(session)(TaskRow)
         .values(kind=kind, key=key, group=group, payload=values, status=PENDING, attempts=0, run_at=run_at)
         .on_conflict_do_nothing(index_elements=[TaskRow.key])
         .returning(TaskRow.id)  # an INSERT's row count is not reliable on every driver; a returned id is
@@ -229,7 +229,7 @@ def resume_group(session: Session, group: str, now: datetime) -> None:
 def delay_group(session: Session, group: str, until: datetime) -> None:
     """Claim none of the group's tasks before ``until``, e.g. after a 429 with Retry-After. A later delay wins;
     an earlier one never shortens a delay already set (two workers rate limited at once)."""
-    insert = _dialect_insert(session)(TaskGroupRow).values(group=group, not_before=until)
+    insert = insert_for(session)(TaskGroupRow).values(group=group, not_before=until)
     existing = TaskGroupRow.not_before
     statement = insert.on_conflict_do_update(
         index_elements=[TaskGroupRow.group],
@@ -332,23 +332,13 @@ def _finish(session: Session, task_id: uuid.UUID, worker_id: str, attempt: int, 
 
 
 def _upsert_group(session: Session, group: str, **values: Any) -> None:
-    insert = _dialect_insert(session)(TaskGroupRow).values(group=group, **values)
+    insert = insert_for(session)(TaskGroupRow).values(group=group, **values)
     session.execute(
         insert.on_conflict_do_update(
             index_elements=[TaskGroupRow.group],
             set_={**{name: insert.excluded[name] for name in values}, "updated_at": insert.excluded.updated_at},
         )
     )
-
-
-def _dialect_insert(session: Session) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT: both SQLite and PostgreSQL spell it the same way."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise NotImplementedError(f"the outbox needs INSERT ... ON CONFLICT, which flexbill has no support for on {name}")
 
 
 def _rowcount(result: Any) -> int:

@@ -10,15 +10,12 @@ finished tasks pile up.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Index, String, Text, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from flexbill.db import Base, new_id, utcnow
+from flexbill.db import Base, UtcDateTime, new_id, utcnow
 
 PENDING = "pending"
 RUNNING = "running"
@@ -28,30 +25,6 @@ STATUSES = (PENDING, RUNNING, DONE, FAILED)
 
 # Literal SQL, not bound parameters: SQLite uses a partial index only when the query repeats its condition as is.
 ACTIVE_SQL = "status IN ('pending', 'running')"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An instant, stored in UTC and read back timezone-aware on every database.
-
-    SQLite keeps datetimes as text and drops the offset, so an instant bound as 14:00+02:00 would compare as 14:00
-    against 12:00 UTC. The claim query compares instants, so each one is converted to UTC before it is bound.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"task times are instants: {value!r} has no timezone")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class TaskRow(Base):

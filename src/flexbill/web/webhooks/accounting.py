@@ -12,7 +12,6 @@ import logging
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from flexbill.accounting import outbox, sync
@@ -21,6 +20,7 @@ from flexbill.accounting.ports import BadSignature, ConnectorError
 from flexbill.accounting.registry import connectors
 from flexbill.accounting.store import AccountingConnectionRow, InboundEventRow
 from flexbill.bootstrap import Context
+from flexbill.db import insert_for
 from flexbill.tasks.service import enqueue
 from flexbill.web.api.deps import context
 
@@ -55,11 +55,10 @@ async def receive(provider: str, request: Request, ctx: Context = Depends(contex
 def take_in(db: Session, ctx: Context, provider: str, events: list[WebhookEvent]) -> int:
     """Record each new event and enqueue a read of what it names; returns how many were new."""
     now = ctx.clock.now()
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     new = 0
     for event in events:
         written = db.execute(
-            insert(InboundEventRow)
+            insert_for(db)(InboundEventRow)
             .values(event_id=f"{provider}:{event.event_id}", provider=provider, received_at=now)
             .on_conflict_do_nothing(index_elements=[InboundEventRow.event_id])
             .returning(InboundEventRow.event_id)
