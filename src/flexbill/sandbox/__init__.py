@@ -2,7 +2,8 @@
 
 They are part of the product: operators rehearse a month against them before going live, ``flexbill demo``
 runs on them, and the connectors' integration tests use them. One parent app mounts each sandbox under its
-own prefix (``/xero`` today; QuickBooks and Stripe beside it); see :mod:`flexbill.sandbox.xero`.
+own prefix (``/xero`` and ``/stripe``; QuickBooks beside them); see :mod:`flexbill.sandbox.xero` and
+:mod:`flexbill.sandbox.stripe`.
 """
 
 from flexbill.sandbox.app import create_sandbox_app

@@ -1,4 +1,4 @@
-"""The parent app that mounts every sandbox under its own prefix (``/xero``; QuickBooks and Stripe later)."""
+"""The parent app that mounts every sandbox under its own prefix (``/xero``, ``/stripe``; QuickBooks later)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse
 
 from flexbill import __version__
 from flexbill.sandbox.clock import SandboxClock
+from flexbill.sandbox.stripe import Limits as StripeLimits
+from flexbill.sandbox.stripe import StripeSandbox, create_stripe_app
 from flexbill.sandbox.xero import Limits, XeroSandbox, create_xero_app
 
 
@@ -23,9 +25,13 @@ def create_sandbox_app(
     limits: Limits | None = None,
     webhook_batch_seconds: float = 0.5,
     webhook_retry_delays: Sequence[float] = (1.0, 5.0, 25.0),
+    stripe: StripeSandbox | None = None,
+    stripe_limits: StripeLimits | None = None,
+    stripe_webhook_retry_delays: Sequence[float] = (1.0, 5.0, 25.0),
 ) -> FastAPI:
-    """The sandboxes' app. Pass a ready :class:`XeroSandbox` to share it (tests keep a handle on it); otherwise
-    one is made from the other arguments. ``app.state.xero`` is the Xero sandbox either way."""
+    """The sandboxes' app. Pass a ready :class:`XeroSandbox` or :class:`StripeSandbox` to share it (tests keep a
+    handle on it); otherwise each is made from the other arguments, the Stripe sandbox on the Xero sandbox's
+    clock. ``app.state.xero`` and ``app.state.stripe`` are the sandboxes either way."""
     sandbox = xero or XeroSandbox(
         clock=clock,
         time_scale=time_scale,
@@ -35,15 +41,21 @@ def create_sandbox_app(
         webhook_batch_seconds=webhook_batch_seconds,
         webhook_retry_delays=webhook_retry_delays,
     )
+    stripe_sandbox = stripe or StripeSandbox(
+        clock=sandbox.clock, limits=stripe_limits, webhook_retry_delays=stripe_webhook_retry_delays
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         sandbox.close()
+        stripe_sandbox.close()
 
     app = FastAPI(title="flexbill sandboxes", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.xero = sandbox
+    app.state.stripe = stripe_sandbox
     app.mount("/xero", create_xero_app(sandbox))
+    app.mount("/stripe", create_stripe_app(stripe_sandbox))
 
     @app.get("/", include_in_schema=False)
     def home() -> HTMLResponse:
@@ -51,6 +63,9 @@ def create_sandbox_app(
             "<!doctype html><title>flexbill sandboxes</title><h1>flexbill sandboxes</h1>"
             "<p>Xero: API at <code>/xero/api.xro/2.0</code>, OAuth at <code>/xero/identity/connect/authorize</code>, "
             "control and docs at <a href='/xero/_sandbox/docs'>/xero/_sandbox/docs</a>.</p>"
+            "<p>Stripe: API at <code>/stripe/v1</code> (any <code>sk_test_...</code> key is an account), hosted "
+            "Checkout at <code>/stripe/checkout/{session}</code>, control and docs at "
+            "<a href='/stripe/_sandbox/docs'>/stripe/_sandbox/docs</a>.</p>"
         )
 
     @app.get("/healthz", include_in_schema=False)

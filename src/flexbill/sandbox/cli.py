@@ -1,4 +1,4 @@
-"""``flexbill sandbox ...``: run the local stand-ins of Xero (and, later, QuickBooks and Stripe)."""
+"""``flexbill sandbox ...``: run the local stand-ins of Xero and Stripe (and, later, QuickBooks)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def serve(
     webhook_key: Annotated[str | None, typer.Option(help="The key that signs the webhooks.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Serve the Xero sandbox at http://HOST:PORT/xero (API base /xero/api.xro/2.0) until interrupted."""
+    """Serve the Xero sandbox at http://HOST:PORT/xero (API base /xero/api.xro/2.0) and the Stripe sandbox at
+    http://HOST:PORT/stripe until interrupted."""
     from flexbill.sandbox.clock import SandboxClock
     from flexbill.sandbox.server import serve as run
 
@@ -38,6 +39,7 @@ def serve(
     began = _instant(start) if start else None
     clock = SandboxClock(start=began, time_scale=time_scale)
     typer.echo(f"Xero sandbox: http://{host}:{port}/xero/api.xro/2.0 (control and docs: /xero/_sandbox/docs)")
+    typer.echo(f"Stripe sandbox: http://{host}:{port}/stripe (API /stripe/v1; control and docs: /stripe/_sandbox/docs)")
     run(host, port, clock=clock, webhook_url=webhook_url, webhook_key=webhook_key, log_level=log_level)
 
 

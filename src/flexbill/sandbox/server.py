@@ -20,12 +20,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flexbill.sandbox.app import create_sandbox_app
+from flexbill.sandbox.connection import RAW_SEND_KEY
+from flexbill.sandbox.stripe import StripeSandbox
 from flexbill.sandbox.xero import XeroSandbox
-from flexbill.sandbox.xero.gateway import RAW_SEND_KEY
 
 
 class _KeepServerSend:
-    """Keeps the server's own ``send`` in the scope: the Xero sandbox drops a connection through it to lose a
+    """Keeps the server's own ``send`` in the scope: the sandboxes drop a connection through it to lose a
     response on purpose (an injected fault), whatever middleware wraps ``send`` on the way in."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -67,6 +68,16 @@ class RunningSandbox:
         """The Accounting API base URL, to use instead of ``https://api.xero.com/api.xro/2.0``."""
         return f"{self.base_url}/xero/api.xro/2.0"
 
+    @property
+    def stripe(self) -> StripeSandbox:
+        sandbox: StripeSandbox = self.app.state.stripe
+        return sandbox
+
+    @property
+    def stripe_url(self) -> str:
+        """The Stripe API base address, to use instead of ``https://api.stripe.com`` (paths start ``/v1``)."""
+        return f"{self.base_url}/stripe"
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
@@ -80,6 +91,9 @@ def start_sandbox(
     app = app or create_sandbox_app(**options)
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without it a kept-alive connection waits ~40 ms per answer (Nagle's
+    # algorithm against the client's delayed ACK), as uvicorn sets it only on sockets it opens itself.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind((host, port))
     actual_port = listener.getsockname()[1]
     config = uvicorn.Config(_KeepServerSend(app), log_level=log_level, access_log=False, lifespan="on")
@@ -95,6 +109,7 @@ def start_sandbox(
         time.sleep(0.01)
     running = RunningSandbox(app, host, actual_port, server, thread)
     running.xero.public_url = running.xero_url
+    running.stripe.public_url = running.stripe_url
     return running
 
 
@@ -120,4 +135,5 @@ def serve(
     app = create_sandbox_app(**options)
     shown = public_host or ("127.0.0.1" if host in ("0.0.0.0", "::") else host)
     app.state.xero.public_url = f"http://{shown}:{port}/xero"
+    app.state.stripe.public_url = f"http://{shown}:{port}/stripe"
     uvicorn.run(_KeepServerSend(app), host=host, port=port, log_level=log_level, access_log=log_level == "debug")

@@ -7,7 +7,6 @@ request bodies, is in :mod:`flexbill.sandbox.xero`'s docstring.
 from __future__ import annotations
 
 import datetime as dt
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from flexbill.sandbox.timecontrol import time_router
 from flexbill.sandbox.xero import render
 from flexbill.sandbox.xero.faults import FaultKind, LoseMode
 from flexbill.sandbox.xero.limits import Limits
@@ -53,13 +53,6 @@ class LimitsRequest(_Body):
     per_minute: int | None = Field(default=None, ge=1)
     per_day: int | None = Field(default=None, ge=1)
     app_per_minute: int | None = Field(default=None, ge=1)
-
-
-class TimeRequest(_Body):
-    time_scale: float | None = Field(default=None, gt=0)
-    advance_seconds: float | None = Field(default=None, ge=0)
-    now: datetime | None = None
-    running: bool | None = None
 
 
 class FaultRequest(_Body):
@@ -167,33 +160,6 @@ def put_limits(request: Request, body: LimitsRequest) -> dict[str, int]:
     return limiter.limits.as_dict()
 
 
-def _time(sandbox: XeroSandbox) -> dict[str, Any]:
-    return {
-        "now": sandbox.clock.now().isoformat(),
-        "time_scale": sandbox.clock.time_scale,
-        "running": sandbox.clock.running,
-    }
-
-
-@router.get("/time")
-def get_time(request: Request) -> dict[str, Any]:
-    return _time(_sandbox(request))
-
-
-@router.put("/time")
-def put_time(request: Request, body: TimeRequest) -> dict[str, Any]:
-    clock = _sandbox(request).clock
-    if body.now is not None:
-        clock.set(body.now if body.now.tzinfo else body.now.astimezone())
-    if body.advance_seconds:
-        clock.advance(timedelta(seconds=body.advance_seconds))
-    if body.time_scale is not None:
-        clock.set_time_scale(body.time_scale)
-    if body.running is not None:
-        clock.set_running(body.running)
-    return _time(_sandbox(request))
-
-
 @router.get("/faults")
 def get_faults(request: Request) -> dict[str, Any]:
     faults = _sandbox(request).faults
@@ -278,3 +244,6 @@ async def edit_contact(request: Request, identifier: str) -> Response:
         return _refused(error)
     with org.lock:
         return XeroJSONResponse(render.contact(contact))
+
+
+router.include_router(time_router(lambda request: _sandbox(request).clock))

@@ -24,6 +24,9 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flexbill.sandbox.connection import RAW_SEND_KEY as RAW_SEND_KEY
+from flexbill.sandbox.connection import ResponseLost as ResponseLost
+from flexbill.sandbox.connection import drop_connection, read_body
 from flexbill.sandbox.xero.faults import Fault
 from flexbill.sandbox.xero.idempotency import MAX_KEY_LENGTH, fingerprint
 from flexbill.sandbox.xero.oauth import Caller, scopes_allow
@@ -32,7 +35,6 @@ from flexbill.sandbox.xero.sandbox import XeroSandbox
 from flexbill.sandbox.xero.wire import api_error, dumps, problem
 
 API_PREFIX = "/api.xro/2.0"
-RAW_SEND_KEY = "flexbill.sandbox.raw_send"  # the server's own send, stashed by flexbill.sandbox.server
 IDEMPOTENCY_WAIT_SECONDS = 60.0
 
 _SCOPES: dict[str, tuple[str, ...]] = {
@@ -42,10 +44,6 @@ _SCOPES: dict[str, tuple[str, ...]] = {
     "payments": ("accounting.transactions", "accounting.payments"),
 }
 _SETTINGS = ("accounting.settings",)
-
-
-class ResponseLost(Exception):
-    """Raised when a response must be lost but the server offers no way to drop the connection (e.g. TestClient)."""
 
 
 def route_path(scope: Scope) -> str:
@@ -109,40 +107,6 @@ def _with_headers(send: Send, headers: dict[str, str]) -> Send:
         await send(message)
 
     return wrapped
-
-
-def _transport(scope: Scope, send: Send) -> Any:
-    """The connection's transport, to drop it. uvicorn's ``send`` is a method of the request cycle that holds the
-    transport; :mod:`flexbill.sandbox.server` stashes it in the scope, and otherwise it is found by following
-    the closures of the middleware that wrapped it. ``None`` when the server is not uvicorn (e.g. TestClient)."""
-    candidates: list[object] = [scope.get(RAW_SEND_KEY), send]
-    seen: set[int] = set()
-    while candidates:
-        candidate = candidates.pop()
-        if candidate is None or id(candidate) in seen or len(seen) > 32:
-            continue
-        seen.add(id(candidate))
-        transport = getattr(getattr(candidate, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "close"):
-            return transport
-        for cell in getattr(candidate, "__closure__", None) or ():
-            try:
-                candidates.append(cell.cell_contents)
-            except ValueError:
-                continue
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -225,12 +189,7 @@ class Gateway:
             page = b"<html><body><h1>504 Gateway Time-out</h1>The server didn't respond in time.</body></html>"
             await respond(send, 504, page, content_type="text/html")
             return
-        transport = _transport(scope, send)
-        if transport is None:
-            raise ResponseLost("the response was lost on purpose (an injected lose_response fault)")
-        transport.close()
-        for _ in range(3):  # let the server see the connection go before the app returns
-            await asyncio.sleep(0)
+        await drop_connection(scope, send, "the response was lost on purpose (an injected lose_response fault)")
 
     async def _identity(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         if path.lower().startswith("/connections"):
@@ -325,7 +284,7 @@ class Gateway:
             await respond(send, 400, api_error(10, "ValidationException", message))
             return
         store = self.sandbox.idempotency
-        body = await _read_body(receive)
+        body = await read_body(receive)
         print_ = fingerprint(method, path, scope.get("query_string", b""), body)
         claim_scope = (self.sandbox.tenant_id, caller.client_id, key)
         deadline = asyncio.get_running_loop().time() + IDEMPOTENCY_WAIT_SECONDS
