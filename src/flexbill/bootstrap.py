@@ -15,6 +15,7 @@ from flexbill.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from flexbill.invoicing.export import XeroCodesFor
+    from flexbill.notify.ports import Mailer
 
 
 @dataclass
@@ -51,3 +52,10 @@ def xero_codes_for(ctx: Context, session: Session) -> XeroCodesFor:
     from flexbill.accounting.service import xero_codes_from_mappings
 
     return xero_codes_from_mappings(session)
+
+
+def mailer_for(ctx: Context) -> Mailer:
+    """The mail server of ``FLEXBILL_SMTP_HOST``, or, without one, the local capture (``flexbill.notify.capture``)."""
+    from flexbill.notify.smtp import smtp_mailer
+
+    return smtp_mailer(ctx.settings, ctx.clock)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from flexbill.errors import FlexbillError
 from flexbill.importing import ImportKind
 from flexbill.money import round_money
 from flexbill.sandbox.cli import sandbox_app
+
+if TYPE_CHECKING:
+    from flexbill.notify.capture import CaptureServer
 
 app = typer.Typer(
     help="flexbill: billing for flexible workspaces.",
@@ -86,7 +89,27 @@ def serve(
 ) -> None:
     """Serve the REST API (and, as they arrive, the staff console and the members' portal)."""
     ctx = _context()
-    _serve(ctx, host or ctx.settings.host, port or ctx.settings.port)
+    capture = _mail_capture(ctx)
+    try:
+        _serve(ctx, host or ctx.settings.host, port or ctx.settings.port)
+    finally:
+        if capture is not None:
+            capture.stop()
+
+
+def _mail_capture(ctx: Context) -> CaptureServer | None:
+    """Without ``FLEXBILL_SMTP_HOST``, emails go to the local capture: start it, and point the mailer at the port
+    it got (``FLEXBILL_MAIL_CAPTURE_PORT`` may be 0, any free port)."""
+    from flexbill.notify.capture import CaptureError, start_capture
+
+    if ctx.settings.smtp_host is not None:
+        return None
+    try:
+        capture = start_capture(ctx.settings)
+    except CaptureError as error:
+        raise _fail(str(error)) from None
+    ctx.settings = ctx.settings.model_copy(update={"mail_capture_port": capture.port})
+    return capture
 
 
 def _serve(ctx: Context, host: str, port: int) -> None:
@@ -328,19 +351,20 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the sample space, then stop.")] = False,
     sandbox_port: Annotated[
-        int | None, typer.Option(help="Port of the Xero sandbox the demo keeps its books in (default: port + 1).")
+        int | None, typer.Option(help="Port of the sandboxes (Xero, Stripe) the demo runs on (default: port + 1).")
     ] = None,
     time_scale: Annotated[
         float,
         typer.Option(help="How much faster the sandbox's clock runs (rate-limit windows); 1 is Xero's own pace."),
     ] = 60.0,
 ) -> None:
-    """Build a sample coworking space in a fresh embedded database, keep its books in a local Xero sandbox, bill
-    it, sync it, and serve the API."""
+    """Build a sample coworking space in a fresh embedded database, keep its books in a local Xero sandbox, charge
+    its members' cards in a local Stripe sandbox, bill it, sync it, and serve the API."""
     from flexbill.access.service import create_api_key
     from flexbill.accounting.service import pending_records
-    from flexbill.demo import HISTORY_MONTHS, build_demo_space, connect_demo_to_xero
+    from flexbill.demo import HISTORY_MONTHS, build_demo_space, connect_demo_to_stripe, connect_demo_to_xero
     from flexbill.migrations import upgrade
+    from flexbill.payments.charging import run_due
     from flexbill.sandbox.server import start_sandbox
     from flexbill.settings import get_settings
     from flexbill.worker import Worker, default_handlers
@@ -352,17 +376,27 @@ def demo(
     for stale in demo_dir.glob("flexbill.sqlite3*"):
         stale.unlink()
     settings = settings.model_copy(update={"database_url": f"sqlite:///{database}"})
+    if "mail_capture_port" not in settings.model_fields_set:  # the demo's worker is in-process: any port will do
+        settings = settings.model_copy(update={"mail_capture_port": 0})
     serve_port = port or settings.port
+    settings = settings.model_copy(update={"port": serve_port})
     url = f"http://{settings.host}:{serve_port}"
     ctx = build_context(settings)
     upgrade(ctx.engine)
+    capture = _mail_capture(ctx)
     sandbox = start_sandbox(host=settings.host, port=sandbox_port or serve_port + 1, time_scale=time_scale)
     try:
-        space = build_demo_space(
-            ctx.sessions,
-            ctx.clock,
-            before_billing=lambda: connect_demo_to_xero(ctx, sandbox.xero_url, f"{url}/accounting/callback"),
-        )
+        cards = 0
+
+        def connect() -> None:
+            nonlocal cards
+            connect_demo_to_xero(ctx, sandbox.xero_url, f"{url}/accounting/callback")
+            cards = connect_demo_to_stripe(ctx, sandbox.stripe_url, f"{url}/webhooks/stripe")
+
+        with console.status("Building the sample space: billing, syncing and charging three months..."):
+            space = build_demo_space(
+                ctx.sessions, ctx.clock, before_billing=connect, on_due_date=lambda day: run_due(ctx, day)
+            )
         with ctx.sessions() as db, db.begin():
             key = create_api_key(db, "demo").key
         with console.status("Syncing the sample space to the Xero sandbox..."):
@@ -384,16 +418,41 @@ def demo(
             + (f"; {waiting} records still to send (the worker carries on)." if waiting else "."),
             soft_wrap=True,
         )
+        stripe_counts = _demo_charges(ctx)
+        console.print(
+            f"Cards charged in the Stripe sandbox at {sandbox.stripe_url} on each due date: {cards} members saved "
+            f"one; {stripe_counts.get('succeeded', 0)} charges succeeded, {stripe_counts.get('failed', 0)} were "
+            f"declined, {stripe_counts.get('requires_action', 0)} need the member (3-D Secure).",
+            soft_wrap=True,
+        )
         console.print(f"API key (read and write): [bold]{key}[/bold]", soft_wrap=True)
         console.print(f"Try:  curl -H 'Authorization: Bearer {key}' '{url}/api/v1/invoices?limit=2'", soft_wrap=True)
         console.print(f"CLI:  export FLEXBILL_DATABASE_URL={settings.database_url}", soft_wrap=True)
         console.print(f"API reference: {url}/api/v1/docs", soft_wrap=True)
         console.print(f"Sandbox state: {sandbox.xero_url}/_sandbox/state", soft_wrap=True)
+        if capture is not None:
+            console.print(
+                f"Mail: {url}/mail (what was emailed, caught by the local mail capture in {capture.directory}; "
+                "nothing is delivered)",
+                soft_wrap=True,
+            )
         if no_serve:
             return
         _serve(ctx, settings.host, serve_port)
     finally:
         sandbox.stop()
+        if capture is not None:
+            capture.stop()
+
+
+def _demo_charges(ctx: Context) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from flexbill.payments.store import ChargeAttemptRow
+
+    with ctx.readers() as db:
+        rows = db.execute(select(ChargeAttemptRow.status, func.count()).group_by(ChargeAttemptRow.status)).all()
+        return {str(row[0]): int(row[1]) for row in rows}
 
 
 @app.command()
@@ -443,6 +502,34 @@ def sync(
         raise _fail(f"{len(waited.unfinished)} record(s) are still waiting (a rate limit or a retry); run again later")
     if failed:
         raise _fail(f"{len(failed)} record(s) failed; the errors are above and in each record's sync log")
+
+
+@app.command("run-due")
+def run_due(
+    day: Annotated[str, typer.Option("--date", help="The day to run (YYYY-MM-DD); default: today.")] = "",
+    wait: Annotated[int, typer.Option(help="Give up waiting after this many seconds.")] = 600,
+) -> None:
+    """Do a day's due-date work now and wait for it: charge the saved payment methods of invoices due that day
+    (and retry declined ones whose day has come), send reminders. Running a day twice charges nothing twice."""
+    from datetime import timedelta
+
+    from flexbill.payments.charging import run_due as run_due_work
+
+    ctx = _context()
+    when = _parse_date(day, "--date") if day else ctx.clock.now().date()
+    try:
+        report = run_due_work(ctx, when, timeout=timedelta(seconds=wait))
+    except FlexbillError as error:
+        raise _fail(error.message) from None
+    total = sum(report.charges.values())
+    console.print(f"Due-date work of {when.isoformat()}: {total} charge(s), {report.reminders} reminder(s).")
+    if total:
+        table = Table("outcome", "charges")
+        for status, count in sorted(report.charges.items()):
+            table.add_row(status, str(count))
+        console.print(table)
+    if report.unfinished:
+        raise _fail(f"{report.unfinished} charge(s) are still being checked with the gateway; the worker goes on")
 
 
 @app.command("import")

@@ -20,6 +20,7 @@ from flexbill.clock import Clock
 from flexbill.customers import service as customers
 from flexbill.invoicing.service import NewPayment, record_payment
 from flexbill.money import round_money
+from flexbill.payments.store import PaymentMethodRow
 from flexbill.periods import add_months, grid_date_on_or_before
 
 COMPANIES = (
@@ -44,38 +45,52 @@ class DemoSpace:
 
 
 def _slug(name: str) -> str:
-    return "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch == ".")
+    """An email-safe version of a name: ``Harbour & Vine`` -> ``harbour.vine``."""
+    words = "".join(ch if ch.isalnum() else " " for ch in name.lower()).split()
+    return ".".join(words)
 
 
 HISTORY_MONTHS = 3  # billed, and mostly paid, before the latest run
 
 
 def build_demo_space(
-    factory: sessionmaker[Session], clock: Clock, seed: int = 7, *, before_billing: Callable[[], object] | None = None
+    factory: sessionmaker[Session],
+    clock: Clock,
+    seed: int = 7,
+    *,
+    before_billing: Callable[[], object] | None = None,
+    on_due_date: Callable[[date], object] | None = None,
 ) -> DemoSpace:
     """Create the sample space in an empty database with a few months of history: the bill runs of the last
     billing days, most of them paid; then memberships entered late (caught up by the latest run), and the run of
     the latest billing day, partly paid. ``before_billing`` runs once the catalog and customers exist (the demo
-    connects its locations to the accounting sandbox there, so the whole history is synced)."""
+    connects its locations to the accounting sandbox and saves members' cards there, so the whole history is
+    synced and charged); ``on_due_date`` runs on each past due date of the history (the demo charges the cards
+    there). Members with a saved card are left to it; the others pay by bank transfer."""
     rng = random.Random(seed)
     today = clock.today()
     run_date = grid_date_on_or_before(today, 1)
     history = [add_months(run_date, -months) for months in range(HISTORY_MONTHS, 0, -1)]
     counts = {"customers": 0, "memberships": 0, "fees": 0}
+    due_days = 14
     late: list[customers.NewMembership] = []
     with factory() as db, db.begin():
-        update_billing_rules(db, BillingRulesChanges(billing_day=1, due_days=14))
+        update_billing_rules(db, BillingRulesChanges(billing_day=1, due_days=due_days))
         for spec in _LOCATIONS:
             late += _build_location(db, rng, spec, run_date, counts)
     if before_billing is not None:
         before_billing()
     for billing_day in history:
         _pay_some(factory, clock, rng, run_bill_run(factory, clock, billing_day), today, share_paid=0.95)
+        if on_due_date is not None and billing_day + timedelta(days=due_days) <= today:
+            on_due_date(billing_day + timedelta(days=due_days))
     with factory() as db, db.begin():
         for command in late:
             customers.create_membership(db, command)
     result = run_bill_run(factory, clock, run_date)
     _pay_some(factory, clock, rng, result, today, share_paid=0.6)
+    if on_due_date is not None and run_date + timedelta(days=due_days) <= today:
+        on_due_date(run_date + timedelta(days=due_days))
     return DemoSpace(run_date, counts["customers"], counts["memberships"], counts["fees"], result)
 
 
@@ -88,11 +103,12 @@ def _pay_some(
     share_paid: float,
 ) -> None:
     """Members paid by bank transfer after the bill run: ``share_paid`` of them in full, a few in part; the rest
-    are overdue or not yet due."""
+    are overdue or not yet due. Members with a saved card are charged on the due date instead."""
     with factory() as db, db.begin():
+        by_card = set(db.scalars(select(PaymentMethodRow.customer_id).where(PaymentMethodRow.is_default.is_(True))))
         for invoice_id, planned in zip(run.invoice_ids, run.invoices, strict=True):
             luck = rng.random()
-            if luck > share_paid + 0.1 or planned.total <= 0:
+            if luck > share_paid + 0.1 or planned.total <= 0 or planned.customer_id in by_card:
                 continue
             amount = planned.total if luck < share_paid else round_money(planned.total / 2, planned.currency)
             paid_on = min(today, planned.issue_date + timedelta(days=rng.randint(1, 20)))
@@ -117,6 +133,10 @@ class _LocationSpec:
     companies: slice
     country: str
     city: str
+    legal_name: str
+    address: str
+    tax_number: str
+    payment_details: str
 
 
 _LOCATIONS = (
@@ -126,6 +146,10 @@ _LOCATIONS = (
         plans=(("Hot desk", "250.00", 1), ("Dedicated desk", "400.00", 1), ("Private office (4 desks)", "5400.00", 3)),
         fees=(("Meeting room, per hour", "35.00"), ("Day pass", "25.00"), ("Printing, per page", "0.10")),
         people=slice(0, 12), companies=slice(0, 6), country="GB", city="London",
+        legal_name="London Bridge Workspace Ltd", address="12 Tooley Street\nLondon SE1 2TU\nUnited Kingdom",
+        tax_number="GB 123 4567 89",
+        payment_details="Bank transfer to London Bridge Workspace Ltd\nSort code 20-00-00, account 55779911\n"
+        "Please quote the invoice number.",
     ),
     _LocationSpec(
         name="Berlin Mitte", code="BER", currency="EUR", timezone="Europe/Berlin", inclusive=True,
@@ -133,6 +157,10 @@ _LOCATIONS = (
         plans=(("Flex desk", "199.00", 1), ("Fixed desk", "329.00", 1), ("Team office (6 desks)", "1490.00", 1)),
         fees=(("Besprechungsraum, pro Stunde", "29.00"), ("Tagespass", "19.00"), ("Locker", "15.00")),
         people=slice(12, 24), companies=slice(6, 12), country="DE", city="Berlin",
+        legal_name="Mitte Coworking GmbH", address="Rosenthaler Straße 40\n10178 Berlin\nDeutschland",
+        tax_number="DE 312 456 789",
+        payment_details="Überweisung an Mitte Coworking GmbH\nIBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX\n"
+        "Bitte geben Sie die Rechnungsnummer an.",
     ),
 )  # fmt: skip
 
@@ -147,6 +175,8 @@ def _build_location(
             name=spec.name, code=spec.code, currency=spec.currency, timezone=spec.timezone,
             prices_include_tax=spec.inclusive, invoice_number_template=f"{spec.code}-{{year}}-{{number:04}}",
             credit_note_number_template=f"{spec.code}-CN-{{number:04}}",
+            legal_name=spec.legal_name, address=spec.address, email=f"billing@{spec.code.lower()}.flexbill.example",
+            tax_number=spec.tax_number, payment_details=spec.payment_details,
         ),
     )  # fmt: skip
     tax = catalog.create_tax_rate(
@@ -261,3 +291,71 @@ def connect_demo_to_xero(ctx: Context, xero_url: str, redirect_uri: str) -> uuid
     with ctx.sessions() as db, db.begin():
         update_billing_rules(db, BillingRulesChanges(accounting_sync="auto", auto_send=True))
     return connection_id
+
+
+# Which test card each sample member saved, by their place in the list: most cards work, a few are declined or
+# need 3-D Secure (the member gets a link to pay), and every fourth member pays by bank transfer.
+def _demo_card(index: int) -> str | None:
+    if index % 4 == 3:
+        return None
+    if index % 9 == 4:
+        return "pm_card_chargeDeclinedInsufficientFunds"
+    if index % 11 == 6:
+        return "pm_card_authenticationRequired"
+    return "pm_card_visa"
+
+
+def connect_demo_to_stripe(ctx: Context, stripe_url: str, webhook_url: str) -> int:
+    """Give each sample location its own account in the Stripe sandbox at ``stripe_url``, with a webhook endpoint
+    pointing at ``webhook_url``; save a test card for most members; turn automatic charging on. Returns how many
+    cards were saved."""
+    import time
+
+    import stripe
+
+    from flexbill.catalog.store import LocationRow
+    from flexbill.customers.store import CustomerRow
+    from flexbill.payments import service as payments
+    from flexbill.payments.ports import Unavailable
+
+    saved = 0
+    with ctx.sessions() as db, db.begin():
+        locations = [(row.id, row.code) for row in db.scalars(select(LocationRow).order_by(LocationRow.code))]
+    for location_id, code in locations:
+        secret_key = f"sk_test_demo_{code.lower()}"
+        client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": stripe_url},
+            http_client=stripe.HTTPXClient(allow_sync_methods=True),
+            max_network_retries=0,
+        )
+        endpoint = client.v1.webhook_endpoints.create(params={"url": webhook_url, "enabled_events": ["*"]})
+        with ctx.sessions() as db, db.begin():
+            payments.create_gateway(
+                db,
+                ctx.settings,
+                ctx.clock.now(),
+                payments.NewGateway(
+                    location_id=location_id, secret_key=secret_key, webhook_secret=str(endpoint.secret),
+                    base_url=stripe_url,
+                ),
+            )  # fmt: skip
+            members = list(
+                db.scalars(
+                    select(CustomerRow.id).where(CustomerRow.home_location_id == location_id).order_by(CustomerRow.name)
+                )
+            )
+        for index, customer_id in enumerate(members):
+            card = _demo_card(index)
+            if card is None:
+                continue
+            for _ in range(10):  # the sandbox keeps Stripe's rate limit (25 calls a second in test mode)
+                try:
+                    payments.add_payment_method(ctx, customer_id, payments.NewPaymentMethod(payment_method=card))
+                    break
+                except Unavailable as error:
+                    time.sleep(error.retry_after or 1.0)
+            saved += 1
+    with ctx.sessions() as db, db.begin():
+        update_billing_rules(db, BillingRulesChanges(auto_charge=True))
+    return saved

@@ -9,6 +9,8 @@ from flexbill.catalog import store as _catalog  # noqa: F401
 from flexbill.customers import store as _customers  # noqa: F401
 from flexbill.db import Base
 from flexbill.invoicing import store as _invoicing  # noqa: F401
+from flexbill.notify import store as _notify  # noqa: F401
+from flexbill.payments import store as _payments  # noqa: F401
 from flexbill.tasks import store as _tasks  # noqa: F401
 
 metadata = Base.metadata

@@ -6,6 +6,7 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,12 +34,14 @@ class Settings(BaseSettings):
 
     public_url: str | None = Field(
         default=None,
-        description="The address members and accounting systems reach flexbill at (e.g. https://billing.example.com). "
-        "Default: derived from each request.",
+        description="The address members and accounting systems reach flexbill at (e.g. https://billing.example.com): "
+        "the pay links in emails and PDFs, and Xero's return after consent. Default: http://HOST:PORT for links "
+        "sent out, each request's own address for Xero's return.",
     )
     secret_key: str | None = Field(
         default=None,
-        description="Key that encrypts accounting tokens at rest (a Fernet key: 32 url-safe base64 bytes). "
+        description="Key that encrypts accounting tokens and gateway keys at rest, and signs pay links (a Fernet key: "
+        "32 url-safe base64 bytes). "
         "Default: a key generated once and kept in data_dir/secret.key.",
     )
     xero_client_id: str | None = Field(default=None, description="Xero app's client id (any value for a sandbox).")
@@ -49,6 +52,29 @@ class Settings(BaseSettings):
     )
     poll_seconds: int = Field(
         default=60, ge=5, description="How often the worker pulls changes from accounting systems."
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="The mail server emails are sent through. Default: none, and they go to the local capture "
+        "(viewed at /mail), so nothing reaches a real inbox.",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="The mail server's port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade the connection, usually port 587), tls (TLS from the start, usually port 465) "
+        "or none (a relay on a trusted network only).",
+    )
+    smtp_user: str | None = Field(default=None, description="The mail server login; none: send without logging in.")
+    smtp_password: str | None = Field(default=None, description="The mail server password.")
+    mail_from: str = Field(
+        default="billing@flexbill.localhost",
+        description="The address emails come from; the sender name is each location's.",
+    )
+    mail_capture_port: int = Field(
+        default=8025,
+        ge=0,
+        le=65535,
+        description="Port of the local mail capture (on 127.0.0.1) used when no smtp_host is set; 0: any free port.",
     )
 
     def resolved_database_url(self) -> str:

@@ -140,7 +140,11 @@ RecurringFactory = Callable[[Context], Iterable["Recurring"]]
 
 # The modules whose import registers handlers. ``default_handlers`` imports them, so that `flexbill worker` and
 # the worker inside `flexbill serve` have every handler without each entry point knowing the parts.
-HANDLER_MODULES: tuple[str, ...] = ("flexbill.accounting.handlers",)
+HANDLER_MODULES: tuple[str, ...] = (
+    "flexbill.accounting.handlers",
+    "flexbill.payments.handlers",
+    "flexbill.notify.handlers",
+)
 
 _handler_factories: list[HandlerFactory] = []
 _recurring_factories: list[RecurringFactory] = []

@@ -9,6 +9,7 @@ from flexbill.access.service import create_api_key
 from flexbill.bootstrap import Context
 from flexbill.sandbox.server import RunningSandbox, start_sandbox
 from flexbill.web.app import create_app
+from tests.mail import MailSink
 from tests.support import Catalog, make_catalog
 
 
@@ -39,7 +40,18 @@ def cat(ctx: Context) -> Catalog:
 
 
 @pytest.fixture
-def auto_sync(client: TestClient) -> None:
-    """Accounting sync on (auto), with the PDFs fetched for sending."""
+def mail(ctx: Context) -> Iterator[MailSink]:
+    """A mail server on loopback (aiosmtpd, in this process) keeping what it receives; the worker sends to it."""
+    sink = MailSink()
+    sink.start()
+    update = {"smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_security": "none"}
+    ctx.settings = ctx.settings.model_copy(update=update)
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def auto_sync(client: TestClient, mail: MailSink) -> None:
+    """Accounting sync on (auto), with the PDFs fetched for sending (and the emails sent to ``mail``)."""
     changed = client.patch("/api/v1/settings/billing", json={"accounting_sync": "auto", "auto_send": True})
     assert changed.status_code == 200, changed.text

@@ -527,7 +527,7 @@ def test_a_payment_in_xero_larger_than_what_is_due_here_is_not_recorded_and_the_
     pull(client, connection_id)  # runs the pull only: the part payment is still waiting
 
     after = invoice(client, invoice_id)
-    assert payments_of(ctx, invoice_id) == [("flexbill", Decimal("50.00"))], "Xero's payment is not recorded"
+    assert payments_of(ctx, invoice_id) == [("manual", Decimal("50.00"))], "Xero's payment is not recorded"
     assert after["status"] == "partially_paid"
     error = after["accounting"]["error"]
     assert error, after["accounting"]

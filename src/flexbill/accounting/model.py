@@ -106,12 +106,16 @@ class DocumentData:
 
 @dataclass(frozen=True, slots=True)
 class PaymentData:
+    """Money received against an invoice, or, with ``credit_note_external_id``, money paid back to the customer
+    against a credit note (a refund)."""
+
     our_id: uuid.UUID
     invoice_external_id: str
     date: dt.date
     amount: Decimal
     account_code: str  # remote, from the mapping's payment account
     reference: str = ""
+    credit_note_external_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
-from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from flexbill.accounting.model import Tokens
-from flexbill.settings import Settings
+from flexbill.keys import fernet_for
 
-
-def fernet_for(settings: Settings) -> Fernet:
-    """The configured key; without one, the key in ``data_dir/secret.key``, created (mode 0600) on first use so the
-    embedded default works without configuration. Losing that file means reconnecting the accounting systems."""
-    if settings.secret_key:
-        return Fernet(settings.secret_key.encode())
-    path = Path(settings.data_dir) / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(Fernet.generate_key())
-    return Fernet(path.read_bytes().strip())
+__all__ = ["UnreadableTokens", "fernet_for", "open_tokens", "seal_tokens"]
 
 
 def seal_tokens(fernet: Fernet, tokens: Tokens) -> str:

@@ -8,6 +8,7 @@ are stored (committed) before anything uses them.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from datetime import timedelta
 from functools import lru_cache
@@ -31,6 +32,7 @@ from flexbill.accounting.ports import (
     AuthExpired,
     ConnectorError,
     OAuthClient,
+    RateLimited,
     Rejected,
     SessionTarget,
 )
@@ -320,11 +322,18 @@ def _needs_reconnect(db: Session, row: AccountingConnectionRow, reason: str) -> 
     db.flush()
 
 
+# A person is waiting for these lists: a rate-limit wait this short is waited out rather than reported.
+WAIT_FOR_LISTS_SECONDS = 5.0
+
+
 def fetch_remote_lists(
     ctx: Context, connection_id: uuid.UUID, what: Literal["accounts", "tax-rates", "tracking-categories"]
 ) -> list[RemoteAccount] | list[RemoteTaxRate] | list[RemoteTrackingCategory]:
-    for attempt in (1, 2):
-        target = session_target(ctx, connection_id, force_refresh=attempt == 2)
+    """The organisation's own lists, read now: once more with a fresh token when the first is refused, and after
+    a short rate-limit wait (a person is waiting for them; a longer wait is reported instead)."""
+    refreshed = waited = False
+    while True:
+        target = session_target(ctx, connection_id, force_refresh=refreshed)
         with ctx.readers() as db:
             provider = get_connection(db, connection_id).provider
         remote = get_connector(provider).open_session(target, http_client())
@@ -335,11 +344,16 @@ def fetch_remote_lists(
                 return remote.list_tax_rates()
             return remote.list_tracking_categories()
         except AuthExpired:
-            if attempt == 2:
+            if refreshed:
                 raise
+            refreshed = True
+        except RateLimited as error:
+            if waited or error.retry_after > WAIT_FOR_LISTS_SECONDS:
+                raise AccountingUnavailable(f"{provider} answered: {error.message}") from error
+            waited = True
+            time.sleep(error.retry_after)
         except ConnectorError as error:
             raise AccountingUnavailable(f"{provider} answered: {error.message}") from error
-    raise AssertionError("unreachable")
 
 
 # --- mappings --------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -71,6 +71,9 @@ from flexbill.errors import FlexbillError
 from flexbill.invoicing.model import InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.money import ZERO, describe
+from flexbill.notify import service as notify
+from flexbill.payments.model import PaymentSource
+from flexbill.payments.store import RefundRow
 from flexbill.periods import Period, human_period
 from flexbill.tasks.service import Task, enqueue
 from flexbill.tasks.store import RUNNING, TaskRow
@@ -93,6 +96,7 @@ class Batch:
     all_tasks: dict[uuid.UUID, Task]  # record id -> task
     tasks: dict[uuid.UUID, Task]  # record id -> task still open
     outcomes: dict[uuid.UUID, Outcome] = field(default_factory=dict)  # task id -> outcome
+    claimed_keys: frozenset[str] = frozenset()  # every task of this call, superseded ones included
 
     @classmethod
     def of(cls, tasks: Sequence[Task]) -> Batch:
@@ -105,7 +109,7 @@ class Batch:
             if record_id in by_record:
                 superseded[by_record[record_id].id] = Done()
             by_record[record_id] = task
-        return cls(by_record, dict(by_record), superseded)
+        return cls(by_record, dict(by_record), superseded, frozenset(task.key for task in tasks))
 
     def finish(self, record_id: uuid.UUID, outcome: Outcome) -> None:
         task = self.tasks.pop(record_id, None)
@@ -206,6 +210,7 @@ def _live_tasks(db: Session, kind: RecordKind, batch: Batch, now: datetime) -> d
         task_key(kind, record_id, earlier): record_id
         for record_id, task in batch.tasks.items()
         for earlier in range(1, int(task.payload["revision"]))
+        if task_key(kind, record_id, earlier) not in batch.claimed_keys  # superseded in this very call
     }
     if older:
         busy = db.scalars(
@@ -796,8 +801,25 @@ def fetch_pdfs(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outcome]:
             _log(
                 db, RecordKind.INVOICE, invoice_id, connection_id, ctx.clock.now(), "pdf", "ok", f"{len(content)} bytes"
             )
+            notify.accounting_pdf_arrived(db, ctx.clock.now(), invoice_id)
         outcomes[task.id] = Done()
+    _email_without_pdf(ctx, tasks, outcomes)
     return outcomes
+
+
+def _email_without_pdf(ctx: Context, tasks: Sequence[Task], outcomes: Mapping[uuid.UUID, Outcome]) -> None:
+    """The PDFs given up on (refused, or their last attempt failed): their invoices' emails go with flexbill's
+    own PDF rather than never."""
+    given_up = [
+        (uuid.UUID(task.payload["invoice_id"]), outcome.error)
+        for task in tasks
+        if isinstance(outcome := outcomes.get(task.id), Failed)
+        or (isinstance(outcome, RetryLater) and task.attempts >= MAX_ATTEMPTS)
+    ]
+    if given_up:
+        with ctx.sessions() as db, db.begin():
+            for invoice_id, error in given_up:
+                notify.accounting_pdf_given_up(db, ctx.clock.now(), invoice_id, error)
 
 
 # --- payments --------------------------------------------------------------------------------------------------
@@ -897,6 +919,9 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
         }
         invoice_records = _records(db, RecordKind.INVOICE, invoices)
         codes = dict(db.execute(select(LocationRow.id, LocationRow.code)).all())
+        refunds = set(
+            db.scalars(select(RefundRow.credit_note_id).where(RefundRow.credit_note_id.in_(list(notes))))
+        )  # credit notes that record money paid back, not a reduction of what is owed
         plans: dict[uuid.UUID, tuple[DocumentData | None, str | None, str | None, bool, uuid.UUID]] = {}
         for note_id, note in notes.items():
             invoice = invoices[note.invoice_id]
@@ -983,7 +1008,24 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
             if remaining is None:
                 found = remote.call(lambda s, i=note_id: s.find_credit_notes([i]))  # type: ignore[misc]
                 remaining = found[note_id].amount_due if note_id in found else document.total
-            if remaining > ZERO:
+            if remaining > ZERO and note_id in refunds:
+                # Money given back: the credit note is settled by a refund paid out of the payment account, and
+                # the invoice, paid in full in the books, stays as it is.
+                refund = PaymentData(
+                    our_id=note_id,
+                    invoice_external_id="",
+                    date=document.date,
+                    amount=remaining,
+                    account_code=str(mappings.get("payment_account") or ""),
+                    reference=document.reference or "Refund",
+                    credit_note_external_id=external_id,
+                )
+                key = idempotency_key("refund", [note_id, batch.revision(note_id)])
+                [paid_out] = remote.call(lambda s, p=refund, k=key: s.push_payments([p], k))  # type: ignore[misc]
+                if isinstance(paid_out, Refused):
+                    batch.finish(note_id, Failed("the refund could not be recorded: " + "; ".join(paid_out.errors)))
+                    continue
+            elif remaining > ZERO:
                 allocation = AllocationData(external_id, invoice_external_id, remaining, document.date)
                 key = idempotency_key("allocate", [note_id, batch.revision(note_id)])
                 remote.call(lambda s, a=allocation, k=key: s.allocate_credit_note(a, k))  # type: ignore[misc]
@@ -1039,6 +1081,35 @@ def refresh_documents(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
         return {task.id: RetryLater(_backoff(tasks), error.message) for task in tasks}
     apply_remote_documents(ctx, connection_id, documents)
     return {task.id: Done() for task in tasks}
+
+
+def refresh_from_books(ctx: Context, invoice_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, RemoteDocument]:
+    """Read invoices again from the accounting systems they are in (one call per connection), and take in what
+    changed there (a payment, a void) before something that depends on it, such as charging the member's card.
+    Returns what the books hold of each invoice that is in them. Raises :class:`ConnectorError` (or the worker's
+    DelayGroup/PauseGroup) when they cannot be read: the caller must then not act as if nothing had changed."""
+    with ctx.readers() as db:
+        records = db.execute(
+            select(SyncRecordRow.connection_id, SyncRecordRow.record_id, SyncRecordRow.external_id).where(
+                SyncRecordRow.kind == RecordKind.INVOICE.value,
+                SyncRecordRow.record_id.in_(list(invoice_ids)),
+                SyncRecordRow.external_id.is_not(None),
+            )
+        ).all()
+    by_connection: dict[uuid.UUID, dict[str, uuid.UUID]] = defaultdict(dict)
+    for connection_id, record_id, external_id in records:
+        if external_id is not None:
+            by_connection[connection_id][external_id] = record_id
+    found: dict[uuid.UUID, RemoteDocument] = {}
+    for connection_id, ours in by_connection.items():
+        remote = Remote(ctx, connection_id)
+        try:
+            documents = remote.call(lambda s, ids=sorted(ours): s.get_invoices(ids))  # type: ignore[misc]
+        except RateLimited as error:
+            raise DelayGroup(error.retry_after, error.message) from error
+        apply_remote_documents(ctx, connection_id, documents)
+        found.update({ours[d.external_id]: d for d in documents if d.external_id in ours})
+    return found
 
 
 def apply_remote_documents(ctx: Context, connection_id: uuid.UUID, documents: Sequence[RemoteDocument]) -> None:
@@ -1110,7 +1181,7 @@ def apply_remote_documents(ctx: Context, connection_id: uuid.UUID, documents: Se
                                 method="other",
                                 reference=(payment.reference or f"paid in the books ({payment.external_id})")[:200],
                             ),
-                            source="accounting",
+                            source=PaymentSource.ACCOUNTING,
                         )
                 except FlexbillError as error:
                     record.error = f"a payment made in the books could not be recorded here: {error.message}"

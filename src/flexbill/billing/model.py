@@ -88,6 +88,11 @@ class BillingRules:
     accounting_sync: AccountingSync = AccountingSync.OFF
     auto_send: bool = False
     auto_charge: bool = False
+    # A declined automatic charge is tried again this many times, this many days apart.
+    charge_retries: int = 3
+    charge_retry_days: int = 3
+    # A reminder goes this many days after the due date to a member who has not paid (None: no reminder).
+    reminder_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,9 @@ class BillingRulesChanges(Command):
     accounting_sync: Literal["off", "manual", "auto"] | None = None
     auto_send: bool | None = None
     auto_charge: bool | None = None
+    charge_retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    charge_retry_days: Annotated[int, Field(ge=1, le=30)] | None = None
+    reminder_days: Annotated[int, Field(ge=0, le=365)] | None = None
 
 
 def _settings_row(session: Session) -> BillingSettingsRow:
@@ -85,6 +88,9 @@ def get_billing_rules(session: Session) -> BillingRules:
         accounting_sync=AccountingSync(row.accounting_sync),
         auto_send=row.auto_send,
         auto_charge=row.auto_charge,
+        charge_retries=row.charge_retries,
+        charge_retry_days=row.charge_retry_days,
+        reminder_days=row.reminder_days,
     )
 
 
@@ -92,7 +98,7 @@ def update_billing_rules(session: Session, changes: BillingRulesChanges) -> Bill
     row = _settings_row(session)
     values = changes.model_dump(include=changes.model_fields_set)
     for name, value in values.items():
-        if value is None and name != "lock_date":
+        if value is None and name not in ("lock_date", "reminder_days"):
             raise InvalidInput(f"{name} cannot be empty", field=name)
         setattr(row, name, value)
     session.flush()
@@ -202,6 +208,17 @@ def _commit_bill_run(
         RecordKind.INVOICE,
         [(invoice_id, invoice.location.id) for invoice_id, invoice in zip(invoice_ids, invoices, strict=True)],
         clock.now(),
+    )
+    from flexbill.notify import service as notify  # imported here: it reads the billing rules from this module
+
+    notify.invoices_issued(
+        session,
+        clock.now(),
+        [
+            (invoice_id, invoice.location.id)
+            for invoice_id, invoice in zip(invoice_ids, invoices, strict=True)
+            if invoice.status is not InvoiceStatus.DRAFT
+        ],
     )
     return BillRunResult(run.id, run_date, location_id, False, invoices, invoice_ids)
 

@@ -37,6 +37,9 @@ class BillingSettingsRow(Base):
     accounting_sync: Mapped[str] = mapped_column(String(20), default="off")
     auto_send: Mapped[bool] = mapped_column(default=False)
     auto_charge: Mapped[bool] = mapped_column(default=False)
+    charge_retries: Mapped[int] = mapped_column(default=3, server_default="3")
+    charge_retry_days: Mapped[int] = mapped_column(default=3, server_default="3")
+    reminder_days: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -6,15 +6,20 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxComponentRow, TaxRateRow
-from flexbill.errors import Conflict, NotFound
+from flexbill.errors import Conflict, InvalidInput, NotFound
 from flexbill.invoicing.model import TaxComponent, TaxRate, validate_number_template
 from flexbill.invoicing.store import create_number_sequences
-from flexbill.validation import Code, Command, Currency, Name, NonNegativePrice, Percent, TimeZone
+from flexbill.validation import Code, Command, Currency, Email, Name, NonNegativePrice, Percent, TimeZone
+
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+LOGO_MEDIA_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+LOGO_MAX_BYTES = 512 * 1024
 
 
 def _template(value: str) -> str:
@@ -22,7 +27,21 @@ def _template(value: str) -> str:
     return value
 
 
-class NewLocation(Command):
+class LocationDetails(Command):
+    """What a location's invoices and emails say of the operator: its legal name, address, contact details,
+    tax number, how to pay by bank transfer, and the sender name and reply-to address of its emails."""
+
+    legal_name: Name | None = None
+    address: LongText = ""
+    email: Email | None = None
+    phone: ShortText | None = None
+    tax_number: ShortText | None = None
+    payment_details: LongText = ""
+    email_sender_name: Name | None = None
+    email_reply_to: Email | None = None
+
+
+class NewLocation(LocationDetails):
     name: Name
     code: Code
     currency: Currency
@@ -33,6 +52,12 @@ class NewLocation(Command):
 
     _check_invoice_template = field_validator("invoice_number_template")(_template)
     _check_credit_template = field_validator("credit_note_number_template")(_template)
+
+
+class LocationChanges(LocationDetails):
+    """A partial update: only the fields given change (``null`` clears an optional one)."""
+
+    name: Name | None = None
 
 
 class NewTaxComponent(Command):
@@ -68,6 +93,45 @@ def create_location(session: Session, command: NewLocation) -> LocationRow:
     session.flush()
     create_number_sequences(session, row.id)
     return row
+
+
+def update_location(session: Session, location_id: uuid.UUID, changes: LocationChanges) -> LocationRow:
+    row = get_location(session, location_id)
+    given = changes.model_dump(exclude_unset=True)
+    if given.get("name", "") is None:
+        raise InvalidInput("a location must have a name", field="name")
+    for field, value in given.items():
+        setattr(row, field, value)
+    session.flush()
+    return row
+
+
+def set_location_logo(session: Session, location_id: uuid.UUID, image: bytes, media_type: str) -> LocationRow:
+    """The logo printed on the location's invoices: a PNG, JPEG or SVG of at most 512 KB; empty removes it."""
+    row = get_location(session, location_id)
+    if not image:
+        row.logo, row.logo_media_type = None, None
+        session.flush()
+        return row
+    media_type = media_type.split(";")[0].strip().lower()
+    if media_type not in LOGO_MEDIA_TYPES:
+        raise InvalidInput(f"a logo must be one of {', '.join(LOGO_MEDIA_TYPES)}, not {media_type or 'untyped'}")
+    if len(image) > LOGO_MAX_BYTES:
+        raise InvalidInput(f"the logo is {len(image) // 1024} KB; at most {LOGO_MAX_BYTES // 1024} KB is accepted")
+    if not _looks_like(image, media_type):
+        raise InvalidInput(f"the uploaded file is not a {media_type} image")
+    row.logo, row.logo_media_type = image, media_type
+    session.flush()
+    return row
+
+
+def _looks_like(image: bytes, media_type: str) -> bool:
+    if media_type == "image/png":
+        return image.startswith(b"\x89PNG\r\n\x1a\n")
+    if media_type == "image/jpeg":
+        return image.startswith(b"\xff\xd8\xff")
+    head = image[:1024].lstrip().lower()
+    return head.startswith((b"<svg", b"<?xml")) and b"<svg" in image[:4096].lower()
 
 
 def create_tax_rate(session: Session, command: NewTaxRate) -> TaxRateRow:

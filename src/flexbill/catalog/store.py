@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flexbill.db import Amount, Base, new_id, utcnow
@@ -23,6 +23,18 @@ class LocationRow(Base):
     prices_include_tax: Mapped[bool]
     invoice_number_template: Mapped[str] = mapped_column(String(100))
     credit_note_number_template: Mapped[str] = mapped_column(String(100))
+    # What the location's invoices and emails say of it (the operator's own details, per location: a group of
+    # spaces often runs each one as its own company).
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    tax_number: Mapped[str | None] = mapped_column(String(50))
+    payment_details: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_media_type: Mapped[str | None] = mapped_column(String(50))
+    email_sender_name: Mapped[str | None] = mapped_column(String(200))
+    email_reply_to: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

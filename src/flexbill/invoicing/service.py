@@ -24,11 +24,13 @@ from flexbill.errors import Conflict, InvalidInput, NotFound
 from flexbill.invoicing.model import (
     OPEN_STATUSES,
     InvoiceStatus,
+    TaxBreakdownRow,
     TaxComponent,
     TaxRate,
     TaxRounding,
     render_number,
     status_after_settlement,
+    tax_breakdown,
     tax_lines,
 )
 from flexbill.invoicing.store import (
@@ -40,6 +42,8 @@ from flexbill.invoicing.store import (
     PaymentRow,
 )
 from flexbill.money import ZERO, allocate, describe
+from flexbill.notify import service as notify
+from flexbill.payments.model import OPEN_ATTEMPT_STATUSES, PaymentSource
 from flexbill.validation import Command, PositiveAmount, check_places_for_currency
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
@@ -48,7 +52,7 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 class NewPayment(Command):
     date: dt.date
     amount: PositiveAmount
-    method: Literal["bank_transfer", "cash", "card", "other"] = "bank_transfer"
+    method: Literal["bank_transfer", "cash", "card", "direct_debit", "other"] = "bank_transfer"
     reference: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -137,6 +141,7 @@ def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> Invo
     invoice.issued_at = clock.now()
     session.flush()
     outbox.records_changed(session, RecordKind.INVOICE, [(invoice.id, invoice.location_id)], clock.now())
+    notify.invoices_issued(session, clock.now(), [(invoice.id, invoice.location_id)])
     return invoice
 
 
@@ -178,41 +183,80 @@ def record_payment(
     invoice_id: uuid.UUID,
     command: NewPayment,
     *,
-    source: Literal["flexbill", "accounting"] = "flexbill",
+    source: PaymentSource = PaymentSource.MANUAL,
+    gateway_id: uuid.UUID | None = None,
+    external_id: str | None = None,
 ) -> PaymentRow:
-    """Record a payment against an issued invoice. One recorded here goes to the accounting system (by the
-    sync rule); one taken from it (``source="accounting"``) is never sent back."""
+    """Record a payment against an issued invoice. One recorded by staff or taken by a gateway goes to the
+    accounting system (by the sync rule); one taken from it (``source="accounting"``) is never sent back.
+
+    Money a gateway has taken is recorded whatever the invoice's state, even above what is due (the member paid
+    online just as staff recorded a transfer): losing a payment is worse than an overpaid invoice, which shows a
+    negative amount due for staff to refund."""
     invoice = get_invoice(session, invoice_id, for_update=True)
     label = invoice.number or "draft"
-    if invoice.status not in OPEN_STATUSES:
+    taken_by_gateway = source == PaymentSource.GATEWAY
+    if invoice.status == InvoiceStatus.DRAFT or (not taken_by_gateway and invoice.status not in OPEN_STATUSES):
         raise Conflict(f"invoice {label} is {invoice.status}; payments go on issued, unpaid invoices")
     if not check_places_for_currency(command.amount, invoice.currency):
         raise InvalidInput(f"{command.amount} has more decimal places than {invoice.currency} has", field="amount")
-    ensure_not_locked(get_billing_rules(session), command.date, "date")
-    _ensure_not_before_issue(invoice, command.date)
-    due = amount_due(invoice)
-    if command.amount > due:
-        raise InvalidInput(
-            f"the payment of {describe(command.amount, invoice.currency)} is more than the "
-            f"{describe(due, invoice.currency)} due on invoice {label}",
-            field="amount",
-        )
+    if not taken_by_gateway:
+        ensure_not_locked(get_billing_rules(session), command.date, "date")
+        _ensure_not_before_issue(invoice, command.date)
+        due = amount_due(invoice)
+        if command.amount > due:
+            raise InvalidInput(
+                f"the payment of {describe(command.amount, invoice.currency)} is more than the "
+                f"{describe(due, invoice.currency)} due on invoice {label}",
+                field="amount",
+            )
+    if source == PaymentSource.MANUAL:
+        _ensure_no_charge_in_flight(session, invoice)
     payment = PaymentRow(
         invoice_id=invoice.id,
-        date=command.date,
+        date=max(command.date, invoice.issue_date),
         amount=command.amount,
         currency=invoice.currency,
         method=command.method,
         reference=command.reference,
-        source=source,
+        source=source.value,
+        gateway_id=gateway_id,
+        external_id=external_id,
     )
     session.add(payment)
     invoice.amount_paid += command.amount
-    invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
+    if invoice.status != InvoiceStatus.VOIDED:
+        invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
+    if invoice.status == InvoiceStatus.PAID:
+        invoice.payment_failure_reason = None
     session.flush()
-    if source == "flexbill":
+    # Money taken on a voided invoice has no invoice to go against in the books: it waits here to be refunded.
+    if source != PaymentSource.ACCOUNTING and invoice.status != InvoiceStatus.VOIDED:
         outbox.records_changed(session, RecordKind.PAYMENT, [(payment.id, invoice.location_id)], clock.now())
     return payment
+
+
+def _ensure_no_charge_in_flight(session: Session, invoice: InvoiceRow) -> None:
+    """Staff recording a bank transfer while the card is being charged automatically for the same invoice would
+    make two payments of one balance: they wait for the charge's outcome (seconds, or minutes when the gateway's
+    answer was lost) instead. A payment page the member has open does not hold staff up: should the member pay
+    there too, that money is recorded and refunded (an overpaid invoice says so)."""
+    from flexbill.payments.model import AttemptKind
+    from flexbill.payments.store import ChargeAttemptRow
+
+    in_flight = session.scalars(
+        select(ChargeAttemptRow).where(
+            ChargeAttemptRow.invoice_id == invoice.id,
+            ChargeAttemptRow.kind == AttemptKind.AUTO.value,
+            ChargeAttemptRow.status.in_([s.value for s in OPEN_ATTEMPT_STATUSES]),
+        )
+    ).first()
+    if in_flight is not None:
+        raise Conflict(
+            f"a charge of {describe(in_flight.amount, in_flight.currency)} to the member's saved payment method is "
+            f"in progress for invoice {invoice.number or 'draft'}; record the payment once it has failed, or not at "
+            "all if it succeeds (GET /api/v1/invoices/{id}/charges shows it)"
+        )
 
 
 def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, command: NewCreditNote) -> CreditNoteRow:
@@ -377,6 +421,20 @@ def stored_line_tax_rate(line: InvoiceLineRow, rates: Mapping[uuid.UUID, TaxRate
         return rate
     component = TaxComponent(line.tax_rate_code, line.tax_rate_percent)
     return TaxRate(line.tax_rate_id, line.tax_rate_code, line.tax_rate_code, (component,))
+
+
+def stored_tax_breakdown(invoice: InvoiceRow, rates: Mapping[uuid.UUID, TaxRate]) -> list[TaxBreakdownRow]:
+    """The tax per rate and component of a stored invoice, recomputed from its lines' amounts by the rules it was
+    made with: what the API returns and the invoice's PDF prints."""
+    return tax_breakdown(
+        [
+            (line.gross_amount if invoice.prices_include_tax else line.net_amount, stored_line_tax_rate(line, rates))
+            for line in invoice.lines
+        ],
+        inclusive=invoice.prices_include_tax,
+        rounding=TaxRounding(invoice.tax_rounding),
+        currency=invoice.currency,
+    )
 
 
 def get_credit_note(session: Session, credit_note_id: uuid.UUID) -> CreditNoteRow:

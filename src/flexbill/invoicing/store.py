@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from flexbill.db import Amount, Base, new_id, utcnow
+from flexbill.db import Amount, Base, UtcDateTime, new_id, utcnow
 
 
 class NumberSequenceRow(Base):
@@ -64,6 +64,9 @@ class InvoiceRow(Base):
     bill_to_tax_number: Mapped[str | None] = mapped_column(String(50))
     issued_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
+    # Set when the last automatic charge failed (the gateway's reason), cleared when the invoice is paid.
+    payment_failure_reason: Mapped[str | None] = mapped_column(String(500))
+    disputed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -107,9 +110,13 @@ class InvoiceLineRow(Base):
 class PaymentRow(Base):
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint("method IN ('bank_transfer', 'cash', 'card', 'other')", name="method_known"),
+        CheckConstraint("method IN ('bank_transfer', 'cash', 'card', 'direct_debit', 'other')", name="method_known"),
         CheckConstraint("CAST(amount AS NUMERIC) > 0", name="amount_positive"),
-        CheckConstraint("source IN ('flexbill', 'accounting')", name="source_known"),
+        CheckConstraint("source IN ('manual', 'gateway', 'accounting')", name="source_known"),
+        CheckConstraint("status IN ('succeeded', 'partially_refunded', 'refunded')", name="status_known"),
+        # A gateway's payment is recorded once, whichever of the charge, the janitor and its webhooks gets there
+        # first.
+        UniqueConstraint("gateway_id", "external_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -119,8 +126,13 @@ class PaymentRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(20))
     reference: Mapped[str | None] = mapped_column(String(200))
-    # flexbill: recorded here (sent to the accounting system); accounting: taken from it (never sent back).
-    source: Mapped[str] = mapped_column(String(20), default="flexbill", server_default="flexbill")
+    # manual: recorded by staff, gateway: taken by a payment gateway (both sent to the accounting system);
+    # accounting: taken from the accounting system (never sent back).
+    source: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
+    status: Mapped[str] = mapped_column(String(20), default="succeeded", server_default="succeeded")
+    amount_refunded: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0), server_default="0")
+    gateway_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_gateways.id"))
+    external_id: Mapped[str | None] = mapped_column(String(100))  # the gateway's payment (pi_...)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

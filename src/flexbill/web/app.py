@@ -15,8 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flexbill import __version__
 from flexbill.bootstrap import Context
 from flexbill.errors import FlexbillError
-from flexbill.web.api import accounting, billing, catalog, customers, invoices
+from flexbill.web import mail, pay
+from flexbill.web.api import accounting, billing, catalog, customers, invoices, payments
 from flexbill.web.webhooks import accounting as accounting_webhooks
+from flexbill.web.webhooks import payments as payment_webhooks
 
 API_PREFIX = "/api/v1"
 logger = logging.getLogger("flexbill.web")
@@ -33,10 +35,15 @@ def create_app(ctx: Context) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = ctx
-    for router in (catalog.router, customers.router, billing.router, invoices.router, accounting.router):
+    api = (catalog.router, customers.router, billing.router, invoices.router, accounting.router, payments.router)
+    for router in api:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(accounting.callback_router)
+    app.include_router(payment_webhooks.router)  # before /webhooks/{provider}, which would take /webhooks/stripe
     app.include_router(accounting_webhooks.router)
+    if ctx.settings.smtp_host is None:  # emails go to the local capture: show what it caught
+        app.include_router(mail.router)
+    app.include_router(pay.router)
     app.add_exception_handler(FlexbillError, _flexbill_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy import select
 
 from flexbill.catalog import service
@@ -41,6 +41,32 @@ def list_locations(db: ReadDB, limit: Limit = 100, cursor: Cursor = None) -> Pag
 @router.get("/locations/{location_id}", dependencies=read, tags=["catalog"])
 def get_location(location_id: uuid.UUID, db: ReadDB) -> LocationOut:
     return location_out(service.get_location(db, location_id))
+
+
+@router.patch("/locations/{location_id}", dependencies=write, tags=["catalog"])
+def update_location(location_id: uuid.UUID, body: service.LocationChanges, db: DB) -> LocationOut:
+    """Change a location's name or the details its invoices and emails show (address, tax number, payment
+    details, sender name, reply-to). Only the fields given change."""
+    return location_out(service.update_location(db, location_id, body))
+
+
+@router.put(
+    "/locations/{location_id}/logo",
+    dependencies=write,
+    tags=["catalog"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in service.LOGO_MEDIA_TYPES},
+        }
+    },
+)
+async def set_location_logo(location_id: uuid.UUID, request: Request, db: DB) -> LocationOut:
+    """Upload the logo printed on the location's invoices (PNG, JPEG or SVG, at most 512 KB) as the raw
+    request body with its Content-Type; an empty body removes it."""
+    image = await request.body()
+    media_type = request.headers.get("content-type", "")
+    return location_out(service.set_location_logo(db, location_id, image, media_type))
 
 
 @router.post("/tax-rates", status_code=status.HTTP_201_CREATED, dependencies=write, tags=["catalog"])

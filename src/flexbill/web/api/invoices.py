@@ -9,7 +9,7 @@ from itertools import chain
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from flexbill.bootstrap import Context, xero_codes_for
 from flexbill.clock import Clock
 from flexbill.errors import InvalidInput
 from flexbill.invoicing import service
+from flexbill.invoicing.documents import invoice_pdf
 from flexbill.invoicing.export import (
     DateOrder,
     ExportFilter,
@@ -32,17 +33,21 @@ from flexbill.invoicing.export import (
 )
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
+from flexbill.notify import service as notify
 from flexbill.web.api.accounting import with_accounting
 from flexbill.web.api.billing import tax_rates_by_id
 from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
     CreditNoteOut,
+    EmailOut,
     InvoiceOut,
     Page,
     PaymentOut,
     credit_note_out,
+    email_out,
     invoice_out,
+    invoice_payment_out,
     payment_out,
 )
 
@@ -89,8 +94,9 @@ def list_invoices(
         InvoiceRow.id,
         limit,
         cursor,
-        convert_page=lambda rows: with_accounting(
-            db, RecordKind.INVOICE, [invoice_out(row, todays[row.location_id], rates) for row in rows]
+        convert_page=lambda rows: with_payments(
+            db,
+            with_accounting(db, RecordKind.INVOICE, [invoice_out(row, todays[row.location_id], rates) for row in rows]),
         ),
     )
 
@@ -98,6 +104,34 @@ def list_invoices(
 @router.get("/invoices/{invoice_id}", dependencies=read, tags=["invoices"])
 def get_invoice(invoice_id: uuid.UUID, db: ReadDB, clock: Now) -> InvoiceOut:
     return _invoice_out(db, clock, service.get_invoice(db, invoice_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    dependencies=read,
+    tags=["invoices"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The invoice as a PDF.",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "X-Flexbill-Pdf-Source": {
+                    "description": "Whose PDF it is: the accounting system's, or flexbill's own.",
+                    "schema": {"type": "string", "enum": ["accounting", "flexbill"]},
+                }
+            },
+        }
+    },
+)
+def get_invoice_pdf(invoice_id: uuid.UUID, db: ReadDB, clock: Now, ctx: Context = Depends(context)) -> Response:
+    """The invoice's PDF: the accounting system's own once flexbill has fetched it, flexbill's otherwise."""
+    pdf = invoice_pdf(db, ctx.settings, clock, invoice_id)
+    return Response(
+        pdf.content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{pdf.filename}"', "X-Flexbill-Pdf-Source": pdf.source},
+    )
 
 
 @router.post("/invoices/{invoice_id}/issue", dependencies=write, tags=["invoices"])
@@ -114,7 +148,22 @@ def void_invoice(
 
 def _invoice_out(db: Session, clock: Clock, invoice: InvoiceRow) -> InvoiceOut:
     out = invoice_out(invoice, service.todays_by_location(db, clock)[invoice.location_id], tax_rates_by_id(db))
-    return with_accounting(db, RecordKind.INVOICE, [out])[0]
+    return with_payments(db, with_accounting(db, RecordKind.INVOICE, [out]))[0]
+
+
+def with_payments(db: Session, items: list[InvoiceOut]) -> list[InvoiceOut]:
+    """Fill in each invoice's ``payments``, with one query for the page."""
+    ids = [item.id for item in items if item.id is not None]
+    by_invoice: dict[uuid.UUID, list[PaymentRow]] = {}
+    if ids:
+        rows = db.scalars(
+            select(PaymentRow).where(PaymentRow.invoice_id.in_(ids)).order_by(PaymentRow.date, PaymentRow.id)
+        )
+        for row in rows:
+            by_invoice.setdefault(row.invoice_id, []).append(row)
+    for item in items:
+        item.payments = [invoice_payment_out(row) for row in by_invoice.get(item.id, [])] if item.id else []
+    return items
 
 
 @router.post(
@@ -136,6 +185,21 @@ def list_payments(invoice_id: uuid.UUID, db: ReadDB) -> Page[PaymentOut]:
     rows = db.scalars(select(PaymentRow).where(PaymentRow.invoice_id == invoice_id).order_by(PaymentRow.id))
     items = with_accounting(db, RecordKind.PAYMENT, [payment_out(row) for row in rows])
     return Page[PaymentOut](items=items, next_cursor=None)
+
+
+@router.post("/invoices/{invoice_id}/send", status_code=status.HTTP_202_ACCEPTED, dependencies=write, tags=["invoices"])
+def send_invoice(
+    invoice_id: uuid.UUID, db: DB, clock: Now, body: notify.SendInvoiceRequest | None = Body(None)
+) -> EmailOut:
+    """Email the invoice and its PDF (again) now: to the customer, or to ``to``. Queued, and sent by the worker;
+    follow it with GET .../emails. Drafts and voided invoices are refused."""
+    return email_out(notify.send_invoice(db, clock.now(), invoice_id, to=body.to if body else None))
+
+
+@router.get("/invoices/{invoice_id}/emails", dependencies=read, tags=["invoices"])
+def list_emails(invoice_id: uuid.UUID, db: ReadDB) -> Page[EmailOut]:
+    """Every email of the invoice (invoice, receipts, notices, reminders), oldest first, with how each went."""
+    return Page[EmailOut](items=[email_out(row) for row in notify.emails_of(db, invoice_id)], next_cursor=None)
 
 
 @router.post(

@@ -14,9 +14,10 @@ from flexbill.billing.model import BillingRules, PlannedInvoice
 from flexbill.billing.store import BillRunRow
 from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxRateRow
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
-from flexbill.invoicing.model import TaxBreakdownRow, TaxRate, TaxRounding, tax_breakdown
-from flexbill.invoicing.service import amount_due, is_overdue, stored_line_tax_rate
+from flexbill.invoicing.model import OPEN_STATUSES, TaxBreakdownRow, TaxRate, tax_breakdown
+from flexbill.invoicing.service import amount_due, is_overdue, stored_tax_breakdown
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
+from flexbill.notify.store import EmailRow
 
 ItemT = TypeVar("ItemT")
 
@@ -47,6 +48,15 @@ class LocationOut(BaseModel):
     prices_include_tax: bool
     invoice_number_template: str
     credit_note_number_template: str
+    legal_name: str | None
+    address: str
+    email: str | None
+    phone: str | None
+    tax_number: str | None
+    payment_details: str
+    email_sender_name: str | None
+    email_reply_to: str | None
+    has_logo: bool
 
 
 class TaxComponentOut(BaseModel):
@@ -133,6 +143,9 @@ class BillingRulesOut(BaseModel):
     accounting_sync: str
     auto_send: bool
     auto_charge: bool
+    charge_retries: int
+    charge_retry_days: int
+    reminder_days: int | None
 
 
 class InvoiceLineOut(BaseModel):
@@ -153,6 +166,17 @@ class InvoiceLineOut(BaseModel):
     period_end: date | None
     membership_id: uuid.UUID | None
     fee_id: uuid.UUID | None
+
+
+class InvoicePaymentOut(BaseModel):
+    id: uuid.UUID
+    date: date
+    amount: str
+    method: str
+    source: str  # manual (recorded by staff), gateway (taken by a payment gateway), accounting (made in the books)
+    reference: str | None
+    status: str  # succeeded, partially_refunded, refunded
+    amount_refunded: str
 
 
 class TaxBreakdownOut(BaseModel):
@@ -185,6 +209,10 @@ class InvoiceOut(BaseModel):
     bill_to: dict[str, str | None]
     lines: list[InvoiceLineOut]
     tax_breakdown: list[TaxBreakdownOut]
+    payment_failed: bool = False
+    payment_failure_reason: str | None = None
+    disputed: bool = False
+    payments: list[InvoicePaymentOut] = []
     accounting: AccountingOut = AccountingOut()
 
 
@@ -205,7 +233,9 @@ class PaymentOut(BaseModel):
     currency: str
     method: str
     reference: str | None
-    source: str  # flexbill (recorded here) or accounting (taken from the accounting system)
+    source: str  # manual (recorded by staff), gateway (taken by a payment gateway), accounting (made in the books)
+    status: str = "succeeded"
+    amount_refunded: str = "0"
     accounting: AccountingOut = AccountingOut()
 
 
@@ -246,7 +276,8 @@ class ApiKeyOut(BaseModel):
 
 
 def location_out(row: LocationRow) -> LocationOut:
-    return LocationOut.model_validate(row, from_attributes=True)
+    fields = {name: getattr(row, name) for name in LocationOut.model_fields if name != "has_logo"}
+    return LocationOut(**fields, has_logo=row.logo is not None)
 
 
 def tax_rate_out(row: TaxRateRow) -> TaxRateOut:
@@ -321,6 +352,9 @@ def billing_rules_out(rules: BillingRules) -> BillingRulesOut:
         accounting_sync=rules.accounting_sync.value,
         auto_send=rules.auto_send,
         auto_charge=rules.auto_charge,
+        charge_retries=rules.charge_retries,
+        charge_retry_days=rules.charge_retry_days,
+        reminder_days=rules.reminder_days,
     )
 
 
@@ -362,16 +396,7 @@ def invoice_out(row: InvoiceRow, today: date, rates: dict[uuid.UUID, TaxRate]) -
         )
         for line in row.lines
     ]
-    # The breakdown is recomputed from the lines' amounts by the rules the invoice was made with.
-    breakdown = tax_breakdown(
-        [
-            (line.gross_amount if row.prices_include_tax else line.net_amount, stored_line_tax_rate(line, rates))
-            for line in row.lines
-        ],
-        inclusive=row.prices_include_tax,
-        rounding=TaxRounding(row.tax_rounding),
-        currency=c,
-    )
+    breakdown = stored_tax_breakdown(row, rates)
     return InvoiceOut(
         id=row.id,
         number=row.number,
@@ -399,6 +424,9 @@ def invoice_out(row: InvoiceRow, today: date, rates: dict[uuid.UUID, TaxRate]) -
         },
         lines=lines,
         tax_breakdown=_breakdown_out(breakdown, c),
+        payment_failed=row.payment_failure_reason is not None and row.status in OPEN_STATUSES,
+        payment_failure_reason=row.payment_failure_reason,
+        disputed=row.disputed_at is not None,
     )
 
 
@@ -484,6 +512,21 @@ def payment_out(row: PaymentRow) -> PaymentOut:
         method=row.method,
         reference=row.reference,
         source=row.source,
+        status=row.status,
+        amount_refunded=wire.amount(row.amount_refunded, row.currency),
+    )
+
+
+def invoice_payment_out(row: PaymentRow) -> InvoicePaymentOut:
+    return InvoicePaymentOut(
+        id=row.id,
+        date=row.date,
+        amount=wire.amount(row.amount, row.currency),
+        method=row.method,
+        source=row.source,
+        reference=row.reference,
+        status=row.status,
+        amount_refunded=wire.amount(row.amount_refunded, row.currency),
     )
 
 
@@ -513,4 +556,42 @@ def credit_note_out(row: CreditNoteRow) -> CreditNoteOut:
             )
             for line in row.lines
         ],
+    )
+
+
+class EmailOut(BaseModel):
+    """An email of an invoice, and what became of it."""
+
+    id: uuid.UUID
+    invoice_id: uuid.UUID
+    kind: str  # invoice, receipt, payment_failed, action_required, reminder
+    payment_id: uuid.UUID | None  # the payment a receipt is for
+    to: str
+    subject: str
+    status: str  # pending, sending, sent, failed, uncertain (may or may not have arrived: never resent by itself)
+    attempts: int
+    last_error: str | None  # why it is not sent (yet), in the mail server's words when it answered
+    note: str | None  # how it went out when that differs from the rule, e.g. with flexbill's own PDF
+    message_id: str  # the Message-ID header: look for it in the mail server's log or an inbox
+    requested_by: str  # auto (the billing rules) or staff
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def email_out(row: EmailRow) -> EmailOut:
+    return EmailOut(
+        id=row.id,
+        invoice_id=row.invoice_id,
+        kind=row.kind,
+        payment_id=row.payment_id,
+        to=row.to_address,
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        note=(row.context or {}).get("note"),
+        message_id=row.message_id,
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
     )

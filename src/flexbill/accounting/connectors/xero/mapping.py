@@ -316,8 +316,12 @@ def unit_amount(price: Decimal) -> Decimal:
 
 
 def payment_body(payment: PaymentData) -> Json:
+    if payment.credit_note_external_id is not None:  # a refund: the money goes out against the credit note
+        target: Json = {"CreditNote": {"CreditNoteID": payment.credit_note_external_id}}
+    else:
+        target = {"Invoice": {"InvoiceID": payment.invoice_external_id}}
     return {
-        "Invoice": {"InvoiceID": payment.invoice_external_id},
+        **target,
         "Account": {"Code": payment.account_code},
         "Date": payment.date.isoformat(),
         "Amount": payment.amount,

@@ -1,0 +1,1 @@
+"""Getting paid: payment gateways, saved payment methods, charges on the due date, refunds."""
