@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from flexbill.catalog.store import LocationRow
+from flexbill.formatting import format_money
 from flexbill.invoicing.documents import pdf_filename
 from flexbill.invoicing.model import TaxComponent, TaxRate
 from flexbill.invoicing.pdf import (
     DocumentStatus,
     InvoiceDocument,
-    format_money,
     format_quantity,
     format_unit_price,
     invoice_document,

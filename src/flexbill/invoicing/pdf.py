@@ -37,14 +37,13 @@ from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
 from flexbill import wire
 from flexbill.catalog.store import LocationRow
+from flexbill.formatting import LOCALE, format_money
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus, TaxBreakdownRow, TaxRate
 from flexbill.invoicing.service import amount_due, is_overdue, stored_tax_breakdown
 from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow
-from flexbill.money import ZERO, round_money
+from flexbill.money import ZERO
 from flexbill.periods import Period, human_period
 
-# The one locale of printed invoices: how amounts, quantities and dates are written.
-LOCALE = "en_GB"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -154,18 +153,6 @@ class InvoiceDocument:
     payment_reference: str | None
     banner: str | None  # why a draft or a void invoice is not a request for payment
     watermark: str | None  # "DRAFT" or "VOID"
-
-
-def format_money(amount: Decimal, currency: str) -> str:
-    """An amount as printed, rounded to the currency's minor unit.
-
-    >>> format_money(Decimal("1234.5"), "GBP"), format_money(Decimal("1234.5"), "EUR")
-    ('£1,234.50', '€1,234.50')
-    >>> format_money(Decimal("1234"), "JPY"), format_money(Decimal("-5"), "GBP"), format_money(Decimal("0.125"), "GBP")
-    ('JP¥1,234', '-£5.00', '£0.13')
-    """
-    # Rounded here, half up as everywhere in flexbill: Babel's own rounding is half even.
-    return format_currency(round_money(amount, currency), currency, locale=LOCALE)
 
 
 def format_unit_price(price: Decimal, currency: str) -> str:

@@ -14,12 +14,10 @@ from decimal import Decimal
 from functools import cache
 
 from babel.dates import format_date
-from babel.numbers import format_currency
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from flexbill.formatting import LOCALE, format_money  # an email writes amounts as its PDF does
 from flexbill.notify.model import EmailKind
-
-LOCALE = "en_GB"  # the locale of the printed invoices, so an email and its PDF write amounts the same way
 
 METHOD_LABELS = {
     "bank_transfer": "bank transfer",
@@ -28,15 +26,6 @@ METHOD_LABELS = {
     "direct_debit": "direct debit",
     "other": "other",
 }
-
-
-def format_money(amount: Decimal, currency: str) -> str:
-    """An amount as the printed invoices write it.
-
-    >>> format_money(Decimal("1234.5"), "GBP"), format_money(Decimal("80"), "EUR")
-    ('£1,234.50', '€80.00')
-    """
-    return format_currency(amount, currency, locale=LOCALE)
 
 
 def format_day(day: date) -> str:

@@ -19,10 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from flexbill.bootstrap import Context
 from flexbill.catalog.store import LocationRow
 from flexbill.errors import FlexbillError
+from flexbill.formatting import format_money
 from flexbill.invoicing.model import OPEN_STATUSES
 from flexbill.invoicing.service import amount_due, get_invoice
 from flexbill.links import is_pay_token, pay_url, public_base_url
-from flexbill.money import format_amount
 from flexbill.payments.checkout import resolve_checkout, start_pay_now
 from flexbill.payments.model import AttemptKind
 from flexbill.payments.store import ChargeAttemptRow
@@ -73,7 +73,7 @@ def pay_page(invoice_id: uuid.UUID, token: str = Query(""), ctx: Context = Depen
         if invoice.status not in OPEN_STATUSES or due <= 0:
             return _page(200, f"Invoice {label}", f"<p>Invoice {label} from {seller} is {escape(invoice.status)}: "
                          "there is nothing to pay. Thank you.</p>")  # fmt: skip
-        amount = escape(f"{invoice.currency} {format_amount(due, invoice.currency)}")
+        amount = escape(format_money(due, invoice.currency))
         return _page(
             200,
             f"Pay invoice {label}",
