@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from flexbill.access.service import find_api_key
 from flexbill.bootstrap import Context
 from flexbill.cli import app
 from flexbill.customers import service as customers
+from flexbill.sandbox.server import running_sandbox
 from flexbill.settings import get_settings
+from tests.integration.test_payments import add_gateway, auto_charge, bill, member
 from tests.support import make_catalog, make_customer
 
 runner = CliRunner()
@@ -155,3 +158,27 @@ def test_demo_builds_a_two_currency_space_and_bills_it(env: None, tmp_path: Path
     assert "GBP" in out
     assert "Sample space, bill run of 2026-11-01" in out
     assert (tmp_path / "data" / "demo" / "flexbill.sqlite3").exists()
+
+
+def test_run_due_charges_the_day_and_running_it_again_charges_nothing(
+    env: None, ctx: Context, client: TestClient
+) -> None:
+    with ctx.sessions() as db, db.begin():
+        cat = make_catalog(db)
+    with running_sandbox() as sandbox:
+        add_gateway(client, sandbox, cat)
+        auto_charge(client)
+        member(ctx, cat, "Sol Ltd", "pm_card_visa", client)
+        member(ctx, cat, "Tam Ltd", "pm_card_chargeDeclined", client)
+        bill(ctx)
+        code, out, _ = invoke("run-due", "--date", "2026-12-15")
+        assert code == 0, out
+        assert "Due-date work of 2026-12-15: 2 charge(s)" in out
+        assert "succeeded" in out
+        assert "failed" in out
+        code, out, _ = invoke("run-due", "--date", "2026-12-15")
+        assert code == 0, out
+        assert "0 charge(s)" in out
+    bad_code, bad_out, bad_err = invoke("run-due", "--date", "15/12/2026")
+    assert bad_code != 0
+    assert "--date" in bad_out + bad_err
