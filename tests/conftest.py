@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from flexbill.accounting.ratelimit import forget_shared_limiters
 from flexbill.bootstrap import Context
 from flexbill.clock import FixedClock
 from flexbill.db import make_engine, make_session_factory
@@ -27,6 +28,15 @@ from flexbill.settings import Settings
 POSTGRES_URL = os.environ.get("FLEXBILL_TEST_DATABASE_URL")
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> Iterator[None]:
+    """Each test talks to its own sandboxes: the Xero limiter's knowledge of the last test's windows (and calls it
+    left in flight) would make it wait for limits that are not there."""
+    forget_shared_limiters()
+    yield
+    forget_shared_limiters()
 
 
 @pytest.fixture(scope="session")

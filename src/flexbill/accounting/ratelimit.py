@@ -333,3 +333,10 @@ def shared_limiter(name: str, limits: Limits) -> RateLimiter:
         if limiter is None:
             limiter = _shared[(name, limits)] = RateLimiter(limits, name=name)
         return limiter
+
+
+def forget_shared_limiters() -> None:
+    """Drop what the process's limiters learnt. Each test starts fresh sandboxes whose demo organisation has the
+    same id, so what one test's sandbox taught the limiter must not carry over to the next."""
+    with _shared_lock:
+        _shared.clear()
