@@ -163,3 +163,23 @@ def format_amount(amount: Decimal, currency: str) -> str:
 def describe(amount: Decimal, currency: str) -> str:
     """An amount for a person to read in a message: ``"310.00 GBP"``."""
     return f"{format_amount(amount, currency)} {currency}"
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """An amount as the whole number of the currency's smallest unit that gateways take.
+
+    >>> to_minor_units(Decimal("1234.50"), "GBP"), to_minor_units(Decimal("5000"), "JPY")
+    (123450, 5000)
+    """
+    if amount != amount.quantize(quantum(currency)):
+        raise ValueError(f"{amount} has more decimal places than {currency} has")
+    return int(amount.scaleb(minor_unit(currency)))
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    """What a gateway's whole number of smallest units is worth.
+
+    >>> from_minor_units(123450, "GBP"), from_minor_units(5000, "JPY")
+    (Decimal('1234.50'), Decimal('5000'))
+    """
+    return Decimal(units).scaleb(-minor_unit(currency)).quantize(quantum(currency))

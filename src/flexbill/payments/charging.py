@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -592,12 +593,10 @@ def _retry_context(db: Session, invoice: InvoiceRow, attempt: ChargeAttemptRow) 
 
 
 def record_gateway_payment(
-    db: Session, clock: Clock, gateway: GatewayRow, invoice: InvoiceRow, external_id: str, amount: object
+    db: Session, clock: Clock, gateway: GatewayRow, invoice: InvoiceRow, external_id: str, amount: Decimal
 ) -> tuple[PaymentRow, bool]:
     """The payment of a gateway's charge, recorded once: (payment, whether it was recorded now). The caller holds
     the invoice's row lock, so two reports of the same charge take turns and the second finds the first's row."""
-    from decimal import Decimal
-
     existing = db.scalars(
         select(PaymentRow).where(PaymentRow.gateway_id == gateway.id, PaymentRow.external_id == external_id)
     ).first()
@@ -614,7 +613,7 @@ def record_gateway_payment(
                 invoice.id,
                 NewPayment(
                     date=paid_on,
-                    amount=Decimal(str(amount)),
+                    amount=amount,
                     method="card",
                     reference=f"{gateway.provider} {external_id}"[:200],
                 ),

@@ -110,7 +110,12 @@ def _payment_changed(ctx: Context, gateway: GatewayRow, current: ChargeResult) -
         status = apply_charge_result(ctx, attempt.id, current)
         return f"attempt {attempt.number}: {status.value}"
     invoice_id = current.metadata.get(INVOICE_KEY)
-    if current.status != AttemptStatus.SUCCEEDED or invoice_id is None or current.external_id is None:
+    if (
+        current.status != AttemptStatus.SUCCEEDED
+        or invoice_id is None
+        or current.external_id is None
+        or current.amount is None
+    ):
         return "ignored: not a payment of flexbill's"
     # A payment for one of our invoices made at the gateway without an attempt here (an operator charging by hand
     # in the gateway's dashboard with our metadata): money taken, so it is recorded.
@@ -119,9 +124,7 @@ def _payment_changed(ctx: Context, gateway: GatewayRow, current: ChargeResult) -
         gateway_row = gateway_of_location(db, invoice.location_id)
         if gateway_row is None:
             return "ignored: the invoice's location takes no card payments"
-        _, new = record_gateway_payment(
-            db, ctx.clock, gateway_row, invoice, current.external_id, current.amount or Decimal(0)
-        )
+        _, new = record_gateway_payment(db, ctx.clock, gateway_row, invoice, current.external_id, current.amount)
     return "payment recorded" if new else "payment known"
 
 

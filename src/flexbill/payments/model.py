@@ -11,8 +11,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from flexbill.money import minor_unit, quantum
-
 
 class PaymentSource(StrEnum):
     MANUAL = "manual"  # recorded by staff (a bank transfer, cash): sent to the accounting system
@@ -49,26 +47,6 @@ class AttemptKind(StrEnum):
 INVOICE_KEY = "flexbill_invoice_id"
 ATTEMPT_KEY = "flexbill_attempt"
 CUSTOMER_KEY = "flexbill_customer_id"
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """An amount as the whole number of the currency's smallest unit that gateways take.
-
-    >>> to_minor_units(Decimal("1234.50"), "GBP"), to_minor_units(Decimal("5000"), "JPY")
-    (123450, 5000)
-    """
-    if amount != amount.quantize(quantum(currency)):
-        raise ValueError(f"{amount} has more decimal places than {currency} has")
-    return int(amount.scaleb(minor_unit(currency)))
-
-
-def from_minor_units(units: int, currency: str) -> Decimal:
-    """What a gateway's whole number of smallest units is worth.
-
-    >>> from_minor_units(123450, "GBP"), from_minor_units(5000, "JPY")
-    (Decimal('1234.50'), Decimal('5000'))
-    """
-    return Decimal(units).scaleb(-minor_unit(currency)).quantize(quantum(currency))
 
 
 def charge_idempotency_key(invoice_id: uuid.UUID, attempt: int) -> str:

@@ -9,6 +9,7 @@ for it; the credit note and the reduced payment reach the accounting system thro
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -159,10 +160,16 @@ def _refund(ctx: Context, refund_id: uuid.UUID) -> RefundRow:
         return row
 
 
-def sweep_open_refunds(ctx: Context) -> None:
-    """The janitor's round for refunds whose answer was lost: each is asked again under its own key."""
+def sweep_open_refunds(ctx: Context, *, older_than: timedelta = timedelta(minutes=1)) -> None:
+    """The janitor's round for refunds without an answer (lost, or never asked: the process stopped between
+    writing the refund and asking): each is asked again under its own key."""
+    cutoff = ctx.clock.now() - older_than
     with ctx.readers() as db:
-        open_ids = list(db.scalars(select(RefundRow.id).where(RefundRow.status == "unknown")))
+        open_ids = list(
+            db.scalars(
+                select(RefundRow.id).where(RefundRow.status.in_(OPEN_REFUND_STATUSES), RefundRow.created_at < cutoff)
+            )
+        )
     for refund_id in open_ids:
         send_refund(ctx, refund_id, raise_errors=False)
 

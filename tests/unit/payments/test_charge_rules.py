@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 
 from flexbill.invoicing.store import InvoiceRow
+from flexbill.money import from_minor_units, to_minor_units
 from flexbill.payments.charging import CATCH_UP_DAYS, next_attempt
-from flexbill.payments.model import AttemptKind, AttemptStatus, RetryPolicy, from_minor_units, to_minor_units
+from flexbill.payments.model import AttemptKind, AttemptStatus, RetryPolicy
 from flexbill.payments.store import ChargeAttemptRow
 
 DUE = date(2026, 12, 15)

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import stripe
 
+from flexbill.money import from_minor_units, to_minor_units
 from flexbill.payments.gateways.stripe import mapping
-from flexbill.payments.model import ATTEMPT_KEY, CUSTOMER_KEY, from_minor_units, to_minor_units
+from flexbill.payments.model import ATTEMPT_KEY, CUSTOMER_KEY
 from flexbill.payments.ports import (
     BadSignature,
     ChargeRequest,

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flexbill.payments.model import ATTEMPT_KEY, INVOICE_KEY, AttemptStatus, from_minor_units, to_minor_units
+from flexbill.money import from_minor_units, to_minor_units
+from flexbill.payments.model import ATTEMPT_KEY, INVOICE_KEY, AttemptStatus
 from flexbill.payments.ports import ChargeRequest, ChargeResult, CheckoutRequest, GatewayEvent, SavedMethod
 
 _STATUSES = {
