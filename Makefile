@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SOURCES := src tests benchmarks
 
-.PHONY: demo test lint typecheck unit bench lock clean
+.PHONY: demo test browser lint typecheck unit bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup-venv
 	@scripts/setup-venv
@@ -12,7 +12,11 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup-venv
 demo: $(STAMP)
 	$(BIN)/flexbill demo
 
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) browser lint typecheck unit
+
+# The browser tests (tests/e2e) drive Debian's Chromium; checking for it each time costs nothing.
+browser:
+	@scripts/setup-browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SOURCES)

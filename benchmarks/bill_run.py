@@ -10,6 +10,10 @@ maximum resident set size).
 As a baseline it times a plain bulk insert of exactly the rows the bill run wrote (invoices, lines and claims),
 with the same driver and batch size: the bill run's own work is the difference.
 
+With --webhook-endpoint an enabled outgoing-webhook endpoint subscribed to every event is registered first, so the
+run also writes an invoice.created and an invoice.issued event per invoice, with their deliveries and tasks
+(nothing is posted: no worker runs). Without it no endpoint exists, and webhooks must cost the run nothing.
+
 Target on PostgreSQL on a 2-core machine: <= 20 s, <= 3x the baseline, <= 1 GB peak memory.
 
 The database named by --database-url is emptied first, so the script only accepts a database whose name
@@ -23,13 +27,14 @@ import multiprocessing
 import random
 import resource
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, insert, select, text
+from sqlalchemy import create_engine, delete, func, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from flexbill.billing.service import run_bill_run
@@ -38,8 +43,12 @@ from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxC
 from flexbill.clock import FixedClock
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
 from flexbill.db import bulk_insert, make_engine, make_session_factory, new_id
+from flexbill.events.service import DELIVER_TASK, NewEndpoint, create_endpoint
+from flexbill.events.store import WebhookDeliveryRow, WebhookEventRow
 from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow, NumberSequenceRow
 from flexbill.migrations import upgrade
+from flexbill.settings import Settings
+from flexbill.tasks.store import TaskRow
 
 RUN_DATE = date(2026, 12, 1)
 PREVIOUS_RUN = date(2026, 11, 1)
@@ -52,6 +61,9 @@ def main() -> None:
     parser.add_argument("--memberships", type=int, default=100_000)
     parser.add_argument("--fees", type=int, help="default: as many as memberships")
     parser.add_argument("--customers", type=int, help="default: half the memberships")
+    parser.add_argument(
+        "--webhook-endpoint", action="store_true", help="register a webhook endpoint that wants every event"
+    )
     parser.add_argument(
         "--database-url",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/flexbill_bench",
@@ -71,6 +83,8 @@ def main() -> None:
     previous = run_bill_run(make_session_factory(engine), FixedClock(datetime(2026, 11, 1, tzinfo=UTC)), PREVIOUS_RUN)
     print(f"billed {PREVIOUS_RUN.isoformat()} first ({len(previous.invoices):,} invoices, not timed) "
           f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    if args.webhook_endpoint:
+        _register_endpoint(engine)
     engine.dispose()
 
     context = multiprocessing.get_context("spawn")
@@ -81,6 +95,8 @@ def main() -> None:
     child.join()
     print(f"bill run: {result['invoices']:,} invoices, {result['lines']:,} lines "
           f"in {result['seconds']:.2f} s; peak memory {result['peak_mb']:.0f} MB")  # fmt: skip
+    print(f"webhooks: {result['events']:,} events, {result['deliveries']:,} deliveries, {result['tasks']:,} tasks "
+          "written by the run")  # fmt: skip
 
     engine = make_engine(args.database_url)
     baseline, rows = _baseline_insert(engine)
@@ -209,11 +225,25 @@ def _bill_run_child(url: str, queue: multiprocessing.Queue[dict[str, Any]]) -> N
     result = run_bill_run(factory, clock, RUN_DATE)
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    with engine.connect() as connection:
+        events = connection.scalar(select(func.count()).select_from(WebhookEventRow))
+        deliveries = connection.scalar(select(func.count()).select_from(WebhookDeliveryRow))
+        tasks = connection.scalar(select(func.count()).select_from(TaskRow).where(TaskRow.kind == DELIVER_TASK))
     queue.put({
         "seconds": seconds, "peak_mb": peak_kb / 1024, "invoices": len(result.invoices),
         "lines": sum(len(invoice.lines) for invoice in result.invoices),
+        "events": events, "deliveries": deliveries, "tasks": tasks,
     })  # fmt: skip
     engine.dispose()
+
+
+def _register_endpoint(engine: Engine) -> None:
+    """An enabled endpoint that wants every event, as the API would make it."""
+    with tempfile.TemporaryDirectory() as data_dir, make_session_factory(engine)() as session, session.begin():
+        settings = Settings(data_dir=Path(data_dir))
+        now = datetime(2026, 11, 28, tzinfo=UTC)
+        create_endpoint(session, settings, now, NewEndpoint(url="https://hooks.example.com/flexbill"))
+    print("registered a webhook endpoint that wants every event")
 
 
 def _baseline_insert(engine: Engine) -> tuple[float, int]:

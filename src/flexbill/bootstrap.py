@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from flexbill.access import audit
 from flexbill.clock import Clock, ShiftedClock, SystemClock
 from flexbill.db import make_engine, make_session_factory, read_only
 from flexbill.settings import Settings, get_settings
@@ -28,6 +29,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.readers = make_session_factory(read_only(self.engine))
+        audit.watch(self.sessions)  # every change a person or an API key makes is recorded
 
 
 def build_context(settings: Settings | None = None, *, clock: Clock | None = None) -> Context:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 import uuid
 from collections import defaultdict
@@ -24,6 +26,8 @@ from flexbill.money import round_money
 from flexbill.sandbox.cli import sandbox_app
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from flexbill.notify.capture import CaptureServer
 
 app = typer.Typer(
@@ -35,7 +39,9 @@ app = typer.Typer(
 api_keys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Invoices.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff users of the console at /admin.", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(users_app, name="users")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(export_app, name="export")
 app.add_typer(sandbox_app, name="sandbox")
@@ -86,12 +92,15 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Web processes: one per CPU uses them all (the task worker stays in this one).")
+    ] = 1,
 ) -> None:
     """Serve the REST API (and, as they arrive, the staff console and the members' portal)."""
     ctx = _context()
     capture = _mail_capture(ctx)
     try:
-        _serve(ctx, host or ctx.settings.host, port or ctx.settings.port)
+        _serve(ctx, host or ctx.settings.host, port or ctx.settings.port, workers)
     finally:
         if capture is not None:
             capture.stop()
@@ -112,19 +121,27 @@ def _mail_capture(ctx: Context) -> CaptureServer | None:
     return capture
 
 
-def _serve(ctx: Context, host: str, port: int) -> None:
+def _serve(ctx: Context, host: str, port: int, workers: int = 1) -> None:
     """Serve the web app; on the embedded default (``FLEXBILL_WORKER_IN_PROCESS``, on unless turned off) the task
-    worker runs in the same process, so sync and email need nothing else running."""
+    worker runs in the same process, so sync and email need nothing else running. With several web processes, each
+    builds the app from the environment: the mail capture's port (perhaps found free just now) is put there."""
     import uvicorn
 
     from flexbill.web.app import create_app
+    from flexbill.web.server import serve_in_processes, settle_heap
     from flexbill.worker import default_handlers, default_recurring, start_in_thread
 
     worker = None
     if ctx.settings.worker_in_process:
         worker = start_in_thread(ctx, default_handlers(ctx), recurring=default_recurring(ctx))
     try:
-        uvicorn.run(create_app(ctx), host=host, port=port)
+        if workers > 1:
+            os.environ["FLEXBILL_MAIL_CAPTURE_PORT"] = str(ctx.settings.mail_capture_port)
+            serve_in_processes(host, port, workers)
+        else:
+            web = create_app(ctx)
+            settle_heap()
+            uvicorn.run(web, host=host, port=port)
     finally:
         if worker is not None:
             worker.stop()
@@ -146,6 +163,37 @@ def create_api_key(
         raise _fail(error.message) from None
     errors.print(f"API key {made.row.name!r} ({made.row.scopes}). Keep it safe: it is not shown again.")
     print(made.key)
+
+
+@users_app.command("create")
+def create_user(
+    email: Annotated[str, typer.Option(help="The address the user signs in with.")],
+    role: Annotated[str, typer.Option(help="owner, admin, billing or read_only.")] = "owner",
+    name: Annotated[str, typer.Option(help="The name shown in the console (default: the email).")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="FLEXBILL_NEW_USER_PASSWORD",
+            help="At least 12 characters; asked for when not given.",
+        ),
+    ] = "",
+) -> None:
+    """Make a staff user (the first owner, typically) who signs in to the console at /admin."""
+    from flexbill.access import audit
+    from flexbill.access.model import Actor, ActorKind, parse_role
+    from flexbill.access.service import create_user as make_user
+
+    ctx = _context()
+    try:
+        with ctx.sessions() as db, db.begin():
+            audit.act_as(db, Actor(ActorKind.SYSTEM, "flexbill users create"))
+            user = make_user(db, email=email, name=name, role=parse_role(role), password=password)
+    except FlexbillError as error:
+        raise _fail(f"{error.field}: {error.message}" if error.field else error.message) from None
+    console.print(f"Staff user {user.email} ({user.role}) made: sign in at /admin.")
 
 
 @app.command("bill-run")
@@ -346,6 +394,22 @@ def export_invoices(
     console.print(f"Wrote {max(lines - 1, 0)} invoice lines to {out}.")
 
 
+DEMO_OWNER = "owner@flexbill.example"
+
+
+def _demo_member_email(db: Session) -> str | None:
+    """A member of the sample space with something to pay, to show the portal with."""
+    from flexbill.invoicing.model import OPEN_STATUSES
+    from flexbill.invoicing.store import InvoiceRow
+
+    return db.scalar(
+        select(InvoiceRow.bill_to_email)
+        .where(InvoiceRow.status.in_([status.value for status in OPEN_STATUSES]))
+        .order_by(InvoiceRow.bill_to_email)
+        .limit(1)
+    )
+
+
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
@@ -360,7 +424,9 @@ def demo(
 ) -> None:
     """Build a sample coworking space in a fresh embedded database, keep its books in a local Xero sandbox, charge
     its members' cards in a local Stripe sandbox, bill it, sync it, and serve the API."""
+    from flexbill.access.model import Role
     from flexbill.access.service import create_api_key
+    from flexbill.access.service import create_user as make_user
     from flexbill.accounting.service import pending_records
     from flexbill.demo import HISTORY_MONTHS, build_demo_space, connect_demo_to_stripe, connect_demo_to_xero
     from flexbill.migrations import upgrade
@@ -399,6 +465,9 @@ def demo(
             )
         with ctx.sessions() as db, db.begin():
             key = create_api_key(db, "demo").key
+            owner_password = secrets.token_urlsafe(12)
+            make_user(db, email=DEMO_OWNER, name="Demo Owner", role=Role.OWNER, password=owner_password)
+            member_email = _demo_member_email(db)
         with console.status("Syncing the sample space to the Xero sandbox..."):
             Worker(ctx, default_handlers(ctx)).run_until_idle()
         with ctx.readers() as db:
@@ -425,6 +494,17 @@ def demo(
             f"declined, {stripe_counts.get('requires_action', 0)} need the member (3-D Secure).",
             soft_wrap=True,
         )
+        console.print(
+            f"Staff console: {url}/admin, signed in as [bold]{DEMO_OWNER}[/bold] with password "
+            f"[bold]{owner_password}[/bold] (an owner)",
+            soft_wrap=True,
+        )
+        if member_email:
+            console.print(
+                f"Members' portal: {url}/portal, signed in as [bold]{member_email}[/bold] (a member with unpaid "
+                f"invoices): the sign-in link arrives at {url}/mail, seen signed in as the owner",
+                soft_wrap=True,
+            )
         console.print(f"API key (read and write): [bold]{key}[/bold]", soft_wrap=True)
         console.print(f"Try:  curl -H 'Authorization: Bearer {key}' '{url}/api/v1/invoices?limit=2'", soft_wrap=True)
         console.print(f"CLI:  export FLEXBILL_DATABASE_URL={settings.database_url}", soft_wrap=True)
@@ -432,8 +512,8 @@ def demo(
         console.print(f"Sandbox state: {sandbox.xero_url}/_sandbox/state", soft_wrap=True)
         if capture is not None:
             console.print(
-                f"Mail: {url}/mail (what was emailed, caught by the local mail capture in {capture.directory}; "
-                "nothing is delivered)",
+                f"Mail: {url}/mail (for staff: what was emailed, caught by the local mail capture in "
+                f"{capture.directory}; nothing is delivered)",
                 soft_wrap=True,
             )
         if no_serve:
@@ -647,7 +727,10 @@ def run_worker(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    errors.print(f"Worker {worker.worker_id}: {', '.join(sorted(handlers)) or 'no handlers'}. Ctrl-C stops it.")
+    # One line however many handlers there are (soft_wrap): scripts and tests wait for "Ctrl-C stops it".
+    errors.print(
+        f"Worker {worker.worker_id}: {', '.join(sorted(handlers)) or 'no handlers'}. Ctrl-C stops it.", soft_wrap=True
+    )
     try:
         worker.run_forever(stop)
     finally:

@@ -118,7 +118,8 @@ def bulk_insert(
         raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        quote = connection.dialect.identifier_preparer.quote  # "group" is a reserved word
+        statement = f"COPY {table.name} ({', '.join(quote(column) for column in columns)}) FROM STDIN"
         raw = connection.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cursor, cursor.copy(statement) as copy:

@@ -8,6 +8,7 @@ from flexbill.billing import store as _billing  # noqa: F401
 from flexbill.catalog import store as _catalog  # noqa: F401
 from flexbill.customers import store as _customers  # noqa: F401
 from flexbill.db import Base
+from flexbill.events import store as _events  # noqa: F401
 from flexbill.invoicing import store as _invoicing  # noqa: F401
 from flexbill.notify import store as _notify  # noqa: F401
 from flexbill.payments import store as _payments  # noqa: F401

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         default="billing@flexbill.localhost",
         description="The address emails come from; the sender name is each location's.",
     )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Send outgoing webhooks to private, loopback and link-local addresses too (a receiver on this "
+        "machine or on your own network). Off: only public addresses, so an endpoint cannot reach inside.",
+    )
     mail_capture_port: int = Field(
         default=8025,
         ge=0,

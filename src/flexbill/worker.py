@@ -144,6 +144,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "flexbill.accounting.handlers",
     "flexbill.payments.handlers",
     "flexbill.notify.handlers",
+    "flexbill.events.handlers",
 )
 
 _handler_factories: list[HandlerFactory] = []

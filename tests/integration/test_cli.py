@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import traceback
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from flexbill.access.service import find_api_key
+from flexbill.access.service import create_api_key, find_api_key
 from flexbill.bootstrap import Context
 from flexbill.cli import app
 from flexbill.customers import service as customers
@@ -55,6 +63,74 @@ def space(ctx: Context) -> None:
                 unit_price=Decimal("40.00"), revenue_account_id=cat.fees_account_id,
             ),
         )  # fmt: skip
+
+
+def test_the_app_factory_serves_the_database_and_the_day_of_the_settings(env: None, space: None, ctx: Context) -> None:
+    """``uvicorn flexbill.web.app:app_from_settings --factory`` builds the app in each worker from FLEXBILL_*."""
+    from flexbill.web.app import app_from_settings
+
+    with ctx.sessions() as db, db.begin():
+        key = create_api_key(db, "factory").key
+    app = app_from_settings()
+    try:
+        assert app.state.context.clock.today() == date(2026, 11, 26)
+        with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+            listed = client.get("/api/v1/customers")
+        assert listed.status_code == 200, listed.text
+        assert [customer["name"] for customer in listed.json()["items"]] == ["Acme Ltd"]
+    finally:
+        app.state.context.engine.dispose()
+
+
+def test_serve_with_several_web_processes_answers_from_the_settings_database_and_stops(
+    env: None, space: None, ctx: Context, tmp_path: Path
+) -> None:
+    with ctx.sessions() as db, db.begin():
+        key = create_api_key(db, "serve").key
+    port = free_port()
+    log = tmp_path / "serve.log"
+    extra = {"FLEXBILL_WORKER_IN_PROCESS": "false", "FLEXBILL_MAIL_CAPTURE_PORT": "0"}
+    command = [sys.executable, "-m", "flexbill.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [*command, "--workers", "2"], env={**os.environ, **extra}, stdout=output, stderr=output,
+            start_new_session=True,  # its own process group: stopped below with its web processes
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _answers(f"{base}/healthz"):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        listed = httpx.get(f"{base}/api/v1/customers", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert listed.status_code == 200, listed.text
+        assert [customer["name"] for customer in listed.json()["items"]] == ["Acme Ltd"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    assert server.returncode == 0, log.read_text()
+    assert "Started parent process" in log.read_text()  # uvicorn's supervisor of the web processes
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        if port not in (8000, 8001):
+            return port
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
+from flexbill.access.model import Role
 from flexbill.accounting.store import AccountingDocumentRow
 from flexbill.billing.service import BillingRulesChanges, run_bill_run, update_billing_rules
 from flexbill.bootstrap import Context
@@ -43,12 +44,12 @@ from flexbill.notify.store import EmailRow
 from flexbill.sandbox.server import RunningSandbox
 from flexbill.tasks import service as tasks
 from flexbill.tasks.store import TaskRow
-from flexbill.web.app import create_app
 from flexbill.worker import MAX_ATTEMPTS, Worker, default_handlers
 from tests.conftest import NOW
 from tests.integration.test_xero_sync import connect, drain_in_time, fault, map_codes
 from tests.mail import MailSink
 from tests.support import Catalog, make_catalog, make_customer
+from tests.web import browser, signed_in_staff
 
 API = "/api/v1"
 BILLING_DAY = date(2026, 12, 1)
@@ -641,7 +642,10 @@ def test_the_mail_viewer_lists_and_shows_captured_messages_safely(ctx: Context, 
     [name] = [path.name for path in capture.iterdir()]
     number = invoice(ctx, invoice_id).number
 
-    with TestClient(create_app(ctx)) as viewer:
+    anonymous = browser(ctx).get("/mail")
+    assert anonymous.status_code == 303, "sign-in links are in there: staff only"
+    assert anonymous.headers["location"] == "/admin/sign-in?next=/mail"
+    with signed_in_staff(ctx, Role.READ_ONLY) as viewer:
         listing = viewer.get("/mail")
         assert listing.status_code == 200, listing.text
         assert "default-src 'none'" in listing.headers["content-security-policy"]
@@ -674,7 +678,7 @@ def test_the_mail_viewer_lists_and_shows_captured_messages_safely(ctx: Context, 
             assert viewer.get(missing).status_code == 404, missing
 
     ctx.settings = ctx.settings.model_copy(update={"smtp_host": "smtp.example.com"})
-    with TestClient(create_app(ctx)) as real_mail:
+    with signed_in_staff(ctx, Role.OWNER) as real_mail:
         assert real_mail.get("/mail").status_code == 404, "with a real mail server there is no capture to show"
 
 

@@ -36,11 +36,13 @@ SECRET_KEY = "sk_test_flexbill_lon"
 
 
 def stripe_client(sandbox: RunningSandbox) -> stripe.StripeClient:
+    """The tests' own look at the account, as a person would take in the dashboard. It shares the account's rate
+    limit with flexbill, so it waits and asks again when refused (429), as Stripe's SDK does."""
     return stripe.StripeClient(
         SECRET_KEY,
         base_addresses={"api": sandbox.stripe_url},
         http_client=stripe.HTTPXClient(allow_sync_methods=True),
-        max_network_retries=0,
+        max_network_retries=5,
     )
 
 

@@ -19,6 +19,7 @@ from pydantic import AnyHttpUrl, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from flexbill.access import audit
 from flexbill.accounting import outbox
 from flexbill.accounting.model import (
     Numbering,
@@ -245,11 +246,21 @@ def update_connection(ctx: Context, db: Session, connection_id: uuid.UUID, chang
     if changes.location_ids is not None:
         for location_id in changes.location_ids:
             get_location(db, location_id, field="location_ids")
+        served_before = connection_location_ids(db, row.id)
         db.execute(delete(ConnectionLocationRow).where(ConnectionLocationRow.location_id.in_(changes.location_ids)))
         db.execute(delete(ConnectionLocationRow).where(ConnectionLocationRow.connection_id == row.id))
         db.flush()
         for location_id in changes.location_ids:
             db.add(ConnectionLocationRow(location_id=location_id, connection_id=row.id))
+        # The links were replaced with set-based deletes, which the audit trail does not see: say what changed.
+        audit.record(
+            db,
+            "accounting_connections.locations",
+            entity_type="accounting_connections",
+            entity_id=row.id,
+            before={"location_ids": sorted(str(i) for i in served_before)},
+            after={"location_ids": sorted(str(i) for i in changes.location_ids)},
+        )
         db.flush()
 
 

@@ -68,6 +68,8 @@ from flexbill.bootstrap import Context
 from flexbill.catalog.store import LocationRow
 from flexbill.customers.store import CustomerRow
 from flexbill.errors import FlexbillError
+from flexbill.events import service as events
+from flexbill.events.model import EventType
 from flexbill.invoicing.model import InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.money import ZERO, describe
@@ -270,12 +272,14 @@ def _record_failures(ctx: Context, kind: RecordKind, connection_id: uuid.UUID, b
                 record.status = SyncStatus.FAILED
                 record.error = outcome.error
                 _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "failed", outcome.error)
+                events.publish_sync_failed(db, ctx.clock, kind.value, record_id)
             elif isinstance(outcome, RetryLater) and batch.all_tasks[record_id].attempts >= MAX_ATTEMPTS:
                 # The worker gives the task up now: say so on the record. It stays uncertain if it was, so a retry
                 # the operator asks for looks it up before sending it again.
                 record.status = SyncStatus.FAILED
                 record.error = f"gave up after {MAX_ATTEMPTS} attempts: {outcome.error}"
                 _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "failed", record.error)
+                events.publish_sync_failed(db, ctx.clock, kind.value, record_id)
             elif isinstance(outcome, RetryLater):
                 record.error = outcome.error
                 _log(db, kind, record_id, connection_id, ctx.clock.now(), "send", "retry", outcome.error)
@@ -676,6 +680,7 @@ def _store(
             invoice = db.get(InvoiceRow, invoice_id, with_for_update=True)
             if invoice is not None and invoice.number is None and invoice.status != InvoiceStatus.DRAFT:
                 invoice.number = number
+                events.publish(db, ctx.clock, EventType.INVOICE_UPDATED, invoice)
         result = "failed" if record.status == SyncStatus.FAILED else "ok"
         _log(db, RecordKind.INVOICE, invoice_id, connection_id, now, action, result, message)
 

@@ -220,8 +220,18 @@ def scheduled_run_date(today: date, rules: BillingRules) -> date:
     datetime.date(2026, 11, 1)
     """
     latest = grid_date_on_or_before(today, rules.billing_day)
-    upcoming = latest if latest == today else add_months(latest, 1)
+    upcoming = next_billing_day(today, rules.billing_day)
     return upcoming if today >= upcoming - timedelta(days=rules.generate_days_before) else latest
+
+
+def next_billing_day(today: date, billing_day: int) -> date:
+    """Today if it is a billing day, else the next one.
+
+    >>> next_billing_day(date(2026, 11, 27), 1), next_billing_day(date(2026, 12, 1), 1)
+    (datetime.date(2026, 12, 1), datetime.date(2026, 12, 1))
+    """
+    latest = grid_date_on_or_before(today, billing_day)
+    return latest if latest == today else add_months(latest, 1)
 
 
 def membership_charges(membership: MembershipToBill, run_date: date, billing_day: int) -> list[MembershipCharge]:

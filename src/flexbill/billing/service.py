@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from flexbill.access import audit
 from flexbill.accounting import outbox
 from flexbill.accounting.model import RecordKind
 from flexbill.billing.model import (
@@ -41,6 +42,7 @@ from flexbill.customers.model import format_address
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
 from flexbill.db import bulk_insert, new_id
 from flexbill.errors import InvalidInput, NotFound
+from flexbill.events import service as events
 from flexbill.invoicing.model import InvoiceStatus, TaxRate, TaxRounding, render_number
 from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow, NumberSequenceRow
 from flexbill.money import ZERO
@@ -220,6 +222,13 @@ def _commit_bill_run(
             if invoice.status is not InvoiceStatus.DRAFT
         ],
     )
+    issued = any(invoice.status is not InvoiceStatus.DRAFT for invoice in invoices)
+    events.publish_invoices_created(session, clock, invoice_ids, issued=issued)
+    # The invoices went in with bulk statements, out of the audit trail's sight: one entry says what the run made.
+    audit.record(
+        session, "bill_runs.run", entity_type="bill_runs", entity_id=run.id,
+        after={"date": run_date, "location_id": location_id, "invoices": len(invoice_ids)},
+    )  # fmt: skip
     return BillRunResult(run.id, run_date, location_id, False, invoices, invoice_ids)
 
 

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from flexbill.access import audit
 from flexbill.accounting import outbox
 from flexbill.accounting.model import RecordKind
 from flexbill.billing.service import bill_to_details, ensure_not_locked, get_billing_rules
@@ -21,6 +22,8 @@ from flexbill.catalog.service import get_location, tax_rate_terms
 from flexbill.catalog.store import LocationRow, TaxRateRow
 from flexbill.clock import Clock, local_today
 from flexbill.errors import Conflict, InvalidInput, NotFound
+from flexbill.events import service as events
+from flexbill.events.model import EventType
 from flexbill.invoicing.model import (
     OPEN_STATUSES,
     InvoiceStatus,
@@ -142,6 +145,7 @@ def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> Invo
     session.flush()
     outbox.records_changed(session, RecordKind.INVOICE, [(invoice.id, invoice.location_id)], clock.now())
     notify.invoices_issued(session, clock.now(), [(invoice.id, invoice.location_id)])
+    events.publish(session, clock, EventType.INVOICE_ISSUED, invoice)
     return invoice
 
 
@@ -170,10 +174,16 @@ def void_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID, request:
             delete(BilledMembershipPeriodRow).where(BilledMembershipPeriodRow.invoice_line_id.in_(line_ids))
         )
         session.execute(delete(BilledFeeRow).where(BilledFeeRow.invoice_line_id.in_(line_ids)))
+    # The items are released with set-based deletes, out of the audit trail's sight: record the choice.
+    audit.record(
+        session, "invoices.void", entity_type="invoices", entity_id=invoice.id,
+        after={"items_released": request.release_items},
+    )  # fmt: skip
     invoice.status = InvoiceStatus.VOIDED
     invoice.voided_at = clock.now()
     session.flush()
     outbox.records_changed(session, RecordKind.INVOICE, [(invoice.id, invoice.location_id)], clock.now())
+    events.publish(session, clock, EventType.INVOICE_VOIDED, invoice)
     return invoice
 
 
@@ -194,6 +204,7 @@ def record_payment(
     online just as staff recorded a transfer): losing a payment is worse than an overpaid invoice, which shows a
     negative amount due for staff to refund."""
     invoice = get_invoice(session, invoice_id, for_update=True)
+    status_before = invoice.status
     label = invoice.number or "draft"
     taken_by_gateway = source == PaymentSource.GATEWAY
     if invoice.status == InvoiceStatus.DRAFT or (not taken_by_gateway and invoice.status not in OPEN_STATUSES):
@@ -233,6 +244,8 @@ def record_payment(
     # Money taken on a voided invoice has no invoice to go against in the books: it waits here to be refunded.
     if source != PaymentSource.ACCOUNTING and invoice.status != InvoiceStatus.VOIDED:
         outbox.records_changed(session, RecordKind.PAYMENT, [(payment.id, invoice.location_id)], clock.now())
+    events.publish(session, clock, EventType.PAYMENT_SUCCEEDED, payment)
+    events.invoice_settled(session, clock, invoice, status_before)
     return payment
 
 
@@ -259,9 +272,13 @@ def _ensure_no_charge_in_flight(session: Session, invoice: InvoiceRow) -> None:
         )
 
 
-def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, command: NewCreditNote) -> CreditNoteRow:
-    """A credit note allocated to the invoice: for an amount shared over its lines, or for given lines."""
+def create_credit_note(
+    session: Session, clock: Clock, invoice_id: uuid.UUID, command: NewCreditNote, *, invoice_event: bool = True
+) -> CreditNoteRow:
+    """A credit note allocated to the invoice: for an amount shared over its lines, or for given lines. With
+    ``invoice_event`` False the caller publishes what became of the invoice itself (a refund does)."""
     invoice = get_invoice(session, invoice_id, for_update=True)
+    status_before = invoice.status
     label = invoice.number or "draft"
     if invoice.status not in OPEN_STATUSES:
         raise Conflict(f"invoice {label} is {invoice.status}; only an issued invoice with a balance can be credited")
@@ -352,6 +369,9 @@ def create_credit_note(session: Session, clock: Clock, invoice_id: uuid.UUID, co
     invoice.status = status_after_settlement(invoice.total, invoice.amount_paid + invoice.amount_credited)
     session.flush()
     outbox.records_changed(session, RecordKind.CREDIT_NOTE, [(note.id, invoice.location_id)], clock.now())
+    events.publish(session, clock, EventType.CREDIT_NOTE_CREATED, note)
+    if invoice_event:
+        events.invoice_settled(session, clock, invoice, status_before)
     return note
 
 

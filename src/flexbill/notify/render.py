@@ -103,6 +103,28 @@ def render(letter: Letter) -> Rendered:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SignInLink:
+    """A member's one-time link to the members' portal: about no invoice, so not a ``Letter``."""
+
+    sender: Sender
+    email: str  # the address it signs in as
+    url: str
+    valid_minutes: int
+
+
+def render_sign_in_link(link: SignInLink) -> Rendered:
+    env = _environment()
+    template = env.get_template("sign_in_link.subject.txt")
+    subject = " ".join(template.render(sender_name=link.sender.name).split())
+    values = {"subject": subject, "sender": link.sender, "link": link}
+    return Rendered(
+        subject=subject,
+        text=env.get_template("sign_in_link.txt").render(values),
+        html=env.get_template("sign_in_link.html").render(values),
+    )
+
+
 def subject_line(kind: EmailKind, sender_name: str, invoice_number: str) -> str:
     """The subject, on one line whatever the names hold (a header cannot carry line breaks).
 

@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 from flexbill.billing.service import get_billing_rules
 from flexbill.catalog.store import LocationRow
 from flexbill.clock import Clock, local_today
+from flexbill.events import service as events
+from flexbill.events.model import EventType
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.service import NewPayment, amount_due, get_invoice, record_payment
 from flexbill.invoicing.store import InvoiceRow, PaymentRow
@@ -553,6 +555,7 @@ def apply_charge_result(
             attempt.failure_code = (result.failure_code or "declined")[:100]
             attempt.failure_message = (result.failure_message or "The payment was declined.")[:500]
             invoice.payment_failure_reason = attempt.failure_message
+            events.publish(db, ctx.clock, EventType.PAYMENT_FAILED, attempt)
             if notify_member:
                 context = _retry_context(db, invoice, attempt)
                 _notify(db, now, "payment_failed", invoice.id, attempt=attempt.number, context=context)

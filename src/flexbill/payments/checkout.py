@@ -9,6 +9,7 @@ the same page instead of opening a second way to pay the same balance.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -161,6 +162,21 @@ def resolve_checkout(ctx: Context, attempt_id: uuid.UUID) -> Outcome:
     return Done()
 
 
+def resolve_invoice_checkouts(ctx: Context, invoice_id: uuid.UUID) -> None:
+    """Where each pay-now page of the invoice stands, read from the gateway now: the member is back from paying,
+    and the page they come back to can say "paid" without waiting for the webhook."""
+    with ctx.readers() as db:
+        attempt_ids = list(
+            db.scalars(
+                select(ChargeAttemptRow.id).where(
+                    ChargeAttemptRow.invoice_id == invoice_id, ChargeAttemptRow.kind == AttemptKind.CHECKOUT.value
+                )
+            )
+        )
+    for attempt_id in attempt_ids:
+        resolve_checkout(ctx, attempt_id)
+
+
 def _keep_method(ctx: Context, gateway_id: uuid.UUID, invoice_id: uuid.UUID, result: CheckoutResult) -> None:
     if result.saved_method is None:
         return
@@ -200,14 +216,20 @@ def start_saving_method(
     return page.url
 
 
-def finish_saving_method(ctx: Context, gateway_id: uuid.UUID, checkout_id: str) -> bool:
-    """Keep the method a completed setup page saved (from its webhook, or when the member comes back)."""
+def finish_saving_method(
+    ctx: Context, gateway_id: uuid.UUID, checkout_id: str, *, only_for: Collection[uuid.UUID] | None = None
+) -> bool:
+    """Keep the method a completed setup page saved (from its webhook, or when the member comes back). With
+    ``only_for``, only when the page was opened for one of these customers: a member coming back with another
+    customer's page id changes nothing."""
     with ctx.readers() as db:
         gateway = db.get(GatewayRow, gateway_id)
         assert gateway is not None
     result = open_gateway(ctx.settings, gateway).get_checkout(checkout_id)
     customer_id = result.metadata.get(CUSTOMER_KEY)
     if not result.complete or result.saved_method is None or customer_id is None:
+        return False
+    if only_for is not None and uuid.UUID(customer_id) not in only_for:
         return False
     with ctx.sessions() as db, db.begin():
         gateway = db.get(GatewayRow, gateway_id)

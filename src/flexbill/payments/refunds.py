@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 from flexbill.catalog.store import LocationRow
 from flexbill.clock import local_today
 from flexbill.errors import Conflict, FlexbillError, InvalidInput, NotFound
+from flexbill.events import service as events
+from flexbill.events.model import EventType
 from flexbill.invoicing.model import InvoiceStatus, status_after_settlement
 from flexbill.invoicing.service import NewCreditNote, amount_due, create_credit_note, get_invoice
-from flexbill.invoicing.store import PaymentRow
+from flexbill.invoicing.store import InvoiceRow, PaymentRow
 from flexbill.money import describe
 from flexbill.payments.model import PaymentSource, refund_idempotency_key, status_after_refund
 from flexbill.payments.ports import OutcomeUnknown, Refused, Unavailable
@@ -199,6 +201,13 @@ def apply_refund(ctx: Context, db: Session, refund: RefundRow) -> None:
     payment = db.get(PaymentRow, refund.payment_id)
     assert payment is not None
     invoice = get_invoice(db, payment.invoice_id, for_update=True)
+    status_before = invoice.status
+    _settle_refund(ctx, db, refund, payment, invoice)
+    events.publish(db, ctx.clock, EventType.PAYMENT_REFUNDED, payment)
+    events.invoice_settled(db, ctx.clock, invoice, status_before)
+
+
+def _settle_refund(ctx: Context, db: Session, refund: RefundRow, payment: PaymentRow, invoice: InvoiceRow) -> None:
     refund.status = "succeeded"
     refund.failure_message = None
     payment.amount_refunded += refund.amount
@@ -219,6 +228,7 @@ def apply_refund(ctx: Context, db: Session, refund: RefundRow) -> None:
                 ctx.clock,
                 invoice.id,
                 NewCreditNote(amount=to_credit, reason=f"{refund.reason} (refunded to the member)", date=None),
+                invoice_event=False,  # the refund tells what became of the invoice, once
             )
         refund.credit_note_id = note.id
     except FlexbillError as error:

@@ -8,17 +8,24 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from cryptography.fernet import InvalidToken
 from pydantic import Field, StringConstraints
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from flexbill.catalog.service import get_location
 from flexbill.customers.store import CustomerRow
 from flexbill.db import insert_for
 from flexbill.errors import Conflict, InvalidInput, NotFound
+from flexbill.invoicing.store import PaymentRow
 from flexbill.keys import fernet_for
 from flexbill.payments.ports import GatewayAccount, GatewayCustomer, GatewaySession, Refused, SavedMethod
 from flexbill.payments.registry import get_gateway
-from flexbill.payments.store import GatewayCustomerRow, GatewayRow, PaymentMethodRow
+from flexbill.payments.store import (
+    ChargeAttemptRow,
+    GatewayCustomerRow,
+    GatewayEventRow,
+    GatewayRow,
+    PaymentMethodRow,
+)
 from flexbill.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,6 +106,28 @@ def update_gateway(
     row.updated_at = now
     session.flush()
     return row
+
+
+def remove_gateway(session: Session, gateway_id: uuid.UUID) -> None:
+    """Forget a gateway that was never used (keys entered for the wrong location, say). One that has saved cards,
+    tried a charge or taken a payment keeps its history: replace its keys instead."""
+    row = get_gateway_row(session, gateway_id)
+    used = {
+        "saved payment methods": session.scalar(select(func.count()).where(PaymentMethodRow.gateway_id == row.id)),
+        "charge attempts": session.scalar(select(func.count()).where(ChargeAttemptRow.gateway_id == row.id)),
+        "payments": session.scalar(select(func.count()).where(PaymentRow.gateway_id == row.id)),
+    }
+    history = ", ".join(f"{count} {what}" for what, count in used.items() if count)
+    if history:
+        raise Conflict(
+            f"this {row.provider} gateway has {history}, which stay linked to it; replace its keys instead of "
+            "removing it",
+            field="gateway",
+        )
+    session.execute(delete(GatewayCustomerRow).where(GatewayCustomerRow.gateway_id == row.id))
+    session.execute(delete(GatewayEventRow).where(GatewayEventRow.gateway_id == row.id))
+    session.delete(row)
+    session.flush()
 
 
 def get_gateway_row(session: Session, gateway_id: uuid.UUID) -> GatewayRow:
@@ -189,11 +218,7 @@ def save_method(
 ) -> PaymentMethodRow:
     """Keep a method the gateway has attached to the customer, as their default (a member who just saved a card
     expects that card to be charged)."""
-    session.execute(
-        update(PaymentMethodRow)
-        .where(PaymentMethodRow.gateway_id == gateway.id, PaymentMethodRow.customer_id == customer_id)
-        .values(is_default=False)
-    )
+    _clear_default(session, gateway.id, customer_id)
     row = session.scalars(
         select(PaymentMethodRow).where(
             PaymentMethodRow.gateway_id == gateway.id, PaymentMethodRow.external_id == saved.external_id
@@ -232,16 +257,26 @@ def default_method(session: Session, gateway_id: uuid.UUID, customer_id: uuid.UU
     ).first()
 
 
+def _clear_default(session: Session, gateway_id: uuid.UUID, customer_id: uuid.UUID) -> None:
+    """No method of the customer at this gateway is the default any more. Row by row, through the ORM (a customer
+    has a few cards), so the audit trail sees the change; flushed before another becomes the default, which the
+    partial unique index requires."""
+    for other in session.scalars(
+        select(PaymentMethodRow).where(
+            PaymentMethodRow.gateway_id == gateway_id,
+            PaymentMethodRow.customer_id == customer_id,
+            PaymentMethodRow.is_default.is_(True),
+        )
+    ):
+        other.is_default = False
+    session.flush()
+
+
 def make_default(session: Session, customer_id: uuid.UUID, method_id: uuid.UUID) -> PaymentMethodRow:
     row = session.get(PaymentMethodRow, method_id)
     if row is None or row.customer_id != customer_id:
         raise NotFound("payment method", method_id)
-    session.execute(
-        update(PaymentMethodRow)
-        .where(PaymentMethodRow.gateway_id == row.gateway_id, PaymentMethodRow.customer_id == customer_id)
-        .values(is_default=False)
-    )
-    session.flush()
+    _clear_default(session, row.gateway_id, customer_id)
     row.is_default = True
     session.flush()
     return row

@@ -1,6 +1,8 @@
 """The viewer of the local mail capture at /mail: what flexbill would have emailed, read-only.
 
-Mounted only while the capture is the mail server (no ``FLEXBILL_SMTP_HOST``). Everything a message holds is
+Mounted only while the capture is the mail server (no ``FLEXBILL_SMTP_HOST``), and only for signed-in staff: the
+messages hold members' one-time sign-in links, which would let anyone who reads them into the portal as that
+member. Everything a message holds is
 treated as untrusted: headers and text are escaped, and the HTML part is shown in an iframe with an empty
 ``sandbox`` (no scripts, no forms, no same-origin access) under a policy that loads nothing from outside.
 """
@@ -17,8 +19,9 @@ from fastapi.responses import HTMLResponse, Response
 from flexbill.bootstrap import Context
 from flexbill.notify.capture import CapturedSummary, capture_directory, list_captured, read_captured, received_at
 from flexbill.web.api.deps import context
+from flexbill.web.security import current_staff
 
-router = APIRouter(prefix="/mail", include_in_schema=False)
+router = APIRouter(prefix="/mail", include_in_schema=False, dependencies=[Depends(current_staff)])
 
 # The pages and the message in their iframe (which inherits this policy) may load nothing but inline styles and
 # data: images: an email cannot run a script, nor tell a tracker it was opened.

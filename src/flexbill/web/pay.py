@@ -13,7 +13,6 @@ from html import escape
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from flexbill.bootstrap import Context
@@ -23,9 +22,7 @@ from flexbill.formatting import format_money
 from flexbill.invoicing.model import OPEN_STATUSES
 from flexbill.invoicing.service import amount_due, get_invoice
 from flexbill.links import is_pay_token, pay_url, public_base_url
-from flexbill.payments.checkout import resolve_checkout, start_pay_now
-from flexbill.payments.model import AttemptKind
-from flexbill.payments.store import ChargeAttemptRow
+from flexbill.payments.checkout import resolve_invoice_checkouts, start_pay_now
 from flexbill.web.api.deps import context
 
 router = APIRouter(include_in_schema=False)
@@ -105,16 +102,7 @@ async def payment_done(invoice_id: uuid.UUID, token: str = Query(""), ctx: Conte
         return refused
 
     def settle() -> str:
-        with ctx.readers() as db:
-            attempt_ids = list(
-                db.scalars(
-                    select(ChargeAttemptRow.id).where(
-                        ChargeAttemptRow.invoice_id == invoice_id, ChargeAttemptRow.kind == AttemptKind.CHECKOUT.value
-                    )
-                )
-            )
-        for attempt_id in attempt_ids:
-            resolve_checkout(ctx, attempt_id)
+        resolve_invoice_checkouts(ctx, invoice_id)
         with ctx.readers() as db:
             return get_invoice(db, invoice_id).status
 

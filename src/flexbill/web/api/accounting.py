@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse
@@ -15,11 +14,13 @@ from sqlalchemy.orm import Session
 
 from flexbill.accounting import service as accounting
 from flexbill.accounting.model import RecordKind, RemoteAccount, RemoteTaxRate
-from flexbill.accounting.store import AccountingConnectionRow, SyncLogRow, SyncRecordRow
+from flexbill.accounting.store import AccountingConnectionRow, SyncLogRow
 from flexbill.bootstrap import Context
 from flexbill.errors import FlexbillError
 from flexbill.web.api.deps import DB, ReadDB, context, require_read, require_write
 from flexbill.web.api.views import AccountingOut
+from flexbill.web.api.views import accounting_states as accounting_states  # the sync state of records
+from flexbill.web.api.views import with_accounting as with_accounting
 
 router = APIRouter()
 callback_router = APIRouter()  # outside /api/v1: the operator's browser comes back here, without an API key
@@ -187,50 +188,6 @@ def sync_log(
     ]
 
 
-# --- the sync state of records, for every API shape that shows it --------------------------------------------
-
-OutT = TypeVar("OutT", bound=BaseModel)
-
-
-def accounting_states(db: Session, kind: RecordKind, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, AccountingOut]:
-    """The ``accounting`` block of each record, in one query (plus one for the providers)."""
-    providers = {row.id: row.provider for row in db.scalars(select(AccountingConnectionRow))}
-    records = (
-        {
-            row.record_id: row
-            for row in db.scalars(
-                select(SyncRecordRow).where(SyncRecordRow.kind == kind.value, SyncRecordRow.record_id.in_(list(ids)))
-            )
-        }
-        if ids
-        else {}
-    )
-    states: dict[uuid.UUID, AccountingOut] = {}
-    for record_id in ids:
-        record = records.get(record_id)
-        if record is None:
-            states[record_id] = AccountingOut()
-            continue
-        states[record_id] = AccountingOut(
-            provider=providers.get(record.connection_id),
-            status=record.status,
-            external_id=record.external_id,
-            number=record.external_number,
-            synced_at=record.synced_at,
-            error=record.error,
-            remote_status=record.remote_status,
-        )
-    return states
-
-
-def with_accounting(db: Session, kind: RecordKind, items: list[OutT]) -> list[OutT]:
-    """Fill in the ``accounting`` block of API shapes that have an ``id``."""
-    states = accounting_states(db, kind, [item.id for item in items])  # type: ignore[attr-defined]
-    for item in items:
-        item.accounting = states[item.id]  # type: ignore[attr-defined]
-    return items
-
-
 # --- the OAuth callback ----------------------------------------------------------------------------------------
 
 
@@ -250,17 +207,20 @@ def oauth_callback(
         row = accounting.complete_authorization(ctx, state, code)
     except FlexbillError as problem:
         return _page(problem.status_code, "Not connected", problem.message)
+    back = f"/admin/settings/integrations/{row.id}"
     if row.status == "choose_tenant":
-        return _page(200, "Choose the organisation", "The consent covers several organisations: choose one with "
-                     f"PATCH /api/v1/accounting/connections/{row.id} {{\"tenant_id\": ...}}.")  # fmt: skip
-    return _page(200, "Connected", f"flexbill is connected to {row.provider} organisation {row.tenant_name}.")
+        return _page(200, "Choose the organisation", "The consent covers several organisations: choose one in the "
+                     "connection's settings below, or with "
+                     f"PATCH /api/v1/accounting/connections/{row.id} {{\"tenant_id\": ...}}.", back)  # fmt: skip
+    return _page(200, "Connected", f"flexbill is connected to {row.provider} organisation {row.tenant_name}.", back)
 
 
-def _page(status_code: int, title: str, message: str) -> HTMLResponse:
+def _page(status_code: int, title: str, message: str, back: str = "/admin/settings/integrations") -> HTMLResponse:
     from html import escape
 
     body = (
         f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{escape(title)} · flexbill</title>"
-        f"<main><h1>{escape(title)}</h1><p>{escape(message)}</p></main></html>"
+        f"<main><h1>{escape(title)}</h1><p>{escape(message)}</p>"
+        f"<p><a href='{escape(back)}'>Back to the connection in flexbill's settings</a></p></main></html>"
     )
     return HTMLResponse(body, status_code=status_code)

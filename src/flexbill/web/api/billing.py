@@ -11,10 +11,7 @@ from sqlalchemy.orm import Session
 
 from flexbill.billing import service
 from flexbill.bootstrap import Context
-from flexbill.catalog.service import tax_rate_terms
-from flexbill.catalog.store import TaxRateRow
 from flexbill.clock import Clock
-from flexbill.invoicing.model import TaxRate
 from flexbill.invoicing.service import todays_by_location
 from flexbill.invoicing.store import InvoiceRow
 from flexbill.validation import Command
@@ -26,6 +23,7 @@ from flexbill.web.api.views import (
     billing_rules_out,
     invoice_out,
     planned_invoice_out,
+    tax_rates_by_id,
 )
 
 router = APIRouter()
@@ -85,7 +83,3 @@ def read_bill_run(bill_run_id: uuid.UUID, db: Session, clock: Clock) -> BillRunO
     rates = tax_rates_by_id(db)
     todays = todays_by_location(db, clock)
     return bill_run_out(run, [invoice_out(inv, todays[inv.location_id], rates) for inv in invoices])
-
-
-def tax_rates_by_id(db: Session) -> dict[uuid.UUID, TaxRate]:
-    return {row.id: tax_rate_terms(row) for row in db.scalars(select(TaxRateRow))}

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from flexbill.access.model import Actor, ActorKind
 from flexbill.access.service import find_api_key
 from flexbill.bootstrap import Context
 from flexbill.clock import Clock
@@ -19,7 +20,8 @@ def context(request: Request) -> Context:
 
 
 def session(ctx: Annotated[Context, Depends(context)]) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back when it raises."""
+    """One transaction per request: committed when the handler returns, rolled back when it raises. Its changes
+    are audited under the request's API key (see flexbill.access.audit)."""
     with ctx.sessions() as db, db.begin():
         yield db
 
@@ -49,6 +51,8 @@ def _authenticate(request: Request, ctx: Context, scope: str) -> None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this API key is not valid or has been revoked")
         if scope not in row.scopes.split():
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this API key lacks the {scope!r} scope")
+        client = request.client.host if request.client else None
+        request.state.actor = Actor(ActorKind.API_KEY, f"API key {row.name} ({row.prefix}…)", row.id, client)
 
 
 def require_read(request: Request, ctx: Annotated[Context, Depends(context)]) -> None:

@@ -34,8 +34,6 @@ from flexbill.invoicing.export import (
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.notify import service as notify
-from flexbill.web.api.accounting import with_accounting
-from flexbill.web.api.billing import tax_rates_by_id
 from flexbill.web.api.deps import DB, Now, ReadDB, context, require_read, require_write
 from flexbill.web.api.paging import Cursor, Limit, paginate
 from flexbill.web.api.views import (
@@ -46,9 +44,9 @@ from flexbill.web.api.views import (
     PaymentOut,
     credit_note_out,
     email_out,
-    invoice_out,
-    invoice_payment_out,
+    invoices_out,
     payment_out,
+    with_accounting,
 )
 
 router = APIRouter()
@@ -87,18 +85,7 @@ def list_invoices(
         )
         late = InvoiceRow.status.in_([s.value for s in OPEN_STATUSES]) & past_due
         query = query.where(late if overdue else ~late)
-    rates = tax_rates_by_id(db)
-    return paginate(
-        db,
-        query,
-        InvoiceRow.id,
-        limit,
-        cursor,
-        convert_page=lambda rows: with_payments(
-            db,
-            with_accounting(db, RecordKind.INVOICE, [invoice_out(row, todays[row.location_id], rates) for row in rows]),
-        ),
-    )
+    return paginate(db, query, InvoiceRow.id, limit, cursor, convert_page=lambda rows: invoices_out(db, clock, rows))
 
 
 @router.get("/invoices/{invoice_id}", dependencies=read, tags=["invoices"])
@@ -147,23 +134,7 @@ def void_invoice(
 
 
 def _invoice_out(db: Session, clock: Clock, invoice: InvoiceRow) -> InvoiceOut:
-    out = invoice_out(invoice, service.todays_by_location(db, clock)[invoice.location_id], tax_rates_by_id(db))
-    return with_payments(db, with_accounting(db, RecordKind.INVOICE, [out]))[0]
-
-
-def with_payments(db: Session, items: list[InvoiceOut]) -> list[InvoiceOut]:
-    """Fill in each invoice's ``payments``, with one query for the page."""
-    ids = [item.id for item in items if item.id is not None]
-    by_invoice: dict[uuid.UUID, list[PaymentRow]] = {}
-    if ids:
-        rows = db.scalars(
-            select(PaymentRow).where(PaymentRow.invoice_id.in_(ids)).order_by(PaymentRow.date, PaymentRow.id)
-        )
-        for row in rows:
-            by_invoice.setdefault(row.invoice_id, []).append(row)
-    for item in items:
-        item.payments = [invoice_payment_out(row) for row in by_invoice.get(item.id, [])] if item.id else []
-    return items
+    return invoices_out(db, clock, [invoice])[0]
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""Cursor pagination: items in id order (ids are time-ordered), the cursor is the last id returned."""
+"""Cursor pagination: items in id order (ids are time-ordered), oldest first unless a list says newest first; the
+cursor is the last id returned."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def paginate(
     convert: Callable[[Any], OutT] | None = None,
     *,
     convert_page: Callable[[Sequence[Any]], list[OutT]] | None = None,
+    newest_first: bool = False,
 ) -> Page[OutT]:
     """One page of ``query``. ``convert`` turns each row into its JSON shape, or ``convert_page`` the whole page
     at once (when it needs one more query for all the page's rows)."""
@@ -37,8 +39,9 @@ def paginate(
             after = uuid.UUID(cursor)
         except ValueError:
             raise InvalidInput(f"cursor {cursor!r} is not one this API returned", field="cursor") from None
-        query = query.where(id_column > after)
-    rows: Sequence[Any] = session.scalars(query.order_by(id_column).limit(limit + 1)).all()
+        query = query.where(id_column < after if newest_first else id_column > after)
+    order = id_column.desc() if newest_first else id_column
+    rows: Sequence[Any] = session.scalars(query.order_by(order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = str(rows[-1].id) if more and rows else None

@@ -19,6 +19,7 @@ from flexbill.payments.refunds import NewRefund, refund_payment
 from flexbill.payments.store import ChargeAttemptRow, GatewayRow, PaymentMethodRow, RefundRow
 from flexbill.validation import Command
 from flexbill.web.api.deps import DB, ReadDB, context, require_read, require_write
+from flexbill.web.api.views import ChargeAttemptOut, attempt_out
 
 router = APIRouter()
 read = [Depends(require_read)]
@@ -46,21 +47,6 @@ class PaymentMethodOut(BaseModel):
     exp_month: int | None
     exp_year: int | None
     is_default: bool
-
-
-class ChargeAttemptOut(BaseModel):
-    id: uuid.UUID
-    number: int
-    kind: str  # auto (off-session on the due date) or checkout (the member on a payment page)
-    status: str  # pending, succeeded, failed, requires_action, unknown, canceled
-    amount: str
-    currency: str
-    provider_id: str | None
-    failure_code: str | None
-    failure_message: str | None
-    payment_id: uuid.UUID | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class RefundOut(BaseModel):
@@ -109,23 +95,6 @@ def method_out(row: PaymentMethodRow) -> PaymentMethodOut:
         exp_month=row.exp_month,
         exp_year=row.exp_year,
         is_default=row.is_default,
-    )
-
-
-def attempt_out(row: ChargeAttemptRow) -> ChargeAttemptOut:
-    return ChargeAttemptOut(
-        id=row.id,
-        number=row.number,
-        kind=row.kind,
-        status=row.status,
-        amount=wire.amount(row.amount, row.currency),
-        currency=row.currency,
-        provider_id=row.external_id,
-        failure_code=row.failure_code,
-        failure_message=row.failure_message,
-        payment_id=row.payment_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 

@@ -1,23 +1,33 @@
-"""The JSON shapes the API returns, and how rows (and previewed invoices) become them."""
+"""The JSON shapes the API returns, and how rows (and previewed invoices) become them, with the few reads some
+shapes need (the sync state, an invoice's payments). Outgoing webhooks carry the same shapes
+(``flexbill.events.snapshots``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from flexbill import wire
+from flexbill.accounting.model import RecordKind
+from flexbill.accounting.store import AccountingConnectionRow, SyncRecordRow
 from flexbill.billing.model import BillingRules, PlannedInvoice
 from flexbill.billing.store import BillRunRow
+from flexbill.catalog.service import tax_rate_terms
 from flexbill.catalog.store import LocationRow, PlanRow, RevenueAccountRow, TaxRateRow
+from flexbill.clock import Clock
 from flexbill.customers.store import CustomerRow, FeeRow, MembershipRow
 from flexbill.invoicing.model import OPEN_STATUSES, TaxBreakdownRow, TaxRate, tax_breakdown
-from flexbill.invoicing.service import amount_due, is_overdue, stored_tax_breakdown
+from flexbill.invoicing.service import amount_due, is_overdue, stored_tax_breakdown, todays_by_location
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
 from flexbill.notify.store import EmailRow
+from flexbill.payments.store import ChargeAttemptRow
 
 ItemT = TypeVar("ItemT")
 
@@ -265,6 +275,21 @@ class CreditNoteOut(BaseModel):
     accounting: AccountingOut = AccountingOut()
 
 
+class ChargeAttemptOut(BaseModel):
+    id: uuid.UUID
+    number: int
+    kind: str  # auto (off-session on the due date) or checkout (the member on a payment page)
+    status: str  # pending, succeeded, failed, requires_action, unknown, canceled
+    amount: str
+    currency: str
+    provider_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    payment_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
 class ApiKeyOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -371,6 +396,11 @@ def _breakdown_out(rows: list[TaxBreakdownRow], currency: str) -> list[TaxBreakd
     ]
 
 
+def payment_failed(row: InvoiceRow) -> bool:
+    """The last automatic charge of an invoice still to be paid failed (the reason is kept until it is paid)."""
+    return row.payment_failure_reason is not None and row.status in OPEN_STATUSES
+
+
 def invoice_out(row: InvoiceRow, today: date, rates: dict[uuid.UUID, TaxRate]) -> InvoiceOut:
     """``rates``: the tax rates by id, for the breakdown of multi-component rates."""
     c = row.currency
@@ -424,7 +454,7 @@ def invoice_out(row: InvoiceRow, today: date, rates: dict[uuid.UUID, TaxRate]) -
         },
         lines=lines,
         tax_breakdown=_breakdown_out(breakdown, c),
-        payment_failed=row.payment_failure_reason is not None and row.status in OPEN_STATUSES,
+        payment_failed=payment_failed(row),
         payment_failure_reason=row.payment_failure_reason,
         disputed=row.disputed_at is not None,
     )
@@ -557,6 +587,96 @@ def credit_note_out(row: CreditNoteRow) -> CreditNoteOut:
             for line in row.lines
         ],
     )
+
+
+def attempt_out(row: ChargeAttemptRow) -> ChargeAttemptOut:
+    return ChargeAttemptOut(
+        id=row.id,
+        number=row.number,
+        kind=row.kind,
+        status=row.status,
+        amount=wire.amount(row.amount, row.currency),
+        currency=row.currency,
+        provider_id=row.external_id,
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+        payment_id=row.payment_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# --- shapes that need a read -----------------------------------------------------------------------------------
+
+
+def tax_rates_by_id(db: Session) -> dict[uuid.UUID, TaxRate]:
+    return {row.id: tax_rate_terms(row) for row in db.scalars(select(TaxRateRow))}
+
+
+def invoices_out(db: Session, clock: Clock, rows: Sequence[InvoiceRow]) -> list[InvoiceOut]:
+    """Stored invoices as ``GET /invoices/{id}`` shows them: with their payments and sync state (a few queries
+    for all of them)."""
+    todays = todays_by_location(db, clock)
+    rates = tax_rates_by_id(db)
+    items = [invoice_out(row, todays[row.location_id], rates) for row in rows]
+    return with_payments(db, with_accounting(db, RecordKind.INVOICE, items))
+
+
+def with_payments(db: Session, items: list[InvoiceOut]) -> list[InvoiceOut]:
+    """Fill in each invoice's ``payments``, with one query for the page."""
+    ids = [item.id for item in items if item.id is not None]
+    by_invoice: dict[uuid.UUID, list[PaymentRow]] = {}
+    if ids:
+        rows = db.scalars(
+            select(PaymentRow).where(PaymentRow.invoice_id.in_(ids)).order_by(PaymentRow.date, PaymentRow.id)
+        )
+        for row in rows:
+            by_invoice.setdefault(row.invoice_id, []).append(row)
+    for item in items:
+        item.payments = [invoice_payment_out(row) for row in by_invoice.get(item.id, [])] if item.id else []
+    return items
+
+
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+def accounting_states(db: Session, kind: RecordKind, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, AccountingOut]:
+    """The ``accounting`` block of each record, in one query (plus one for the providers)."""
+    providers = {row.id: row.provider for row in db.scalars(select(AccountingConnectionRow))}
+    records = (
+        {
+            row.record_id: row
+            for row in db.scalars(
+                select(SyncRecordRow).where(SyncRecordRow.kind == kind.value, SyncRecordRow.record_id.in_(list(ids)))
+            )
+        }
+        if ids
+        else {}
+    )
+    states: dict[uuid.UUID, AccountingOut] = {}
+    for record_id in ids:
+        record = records.get(record_id)
+        if record is None:
+            states[record_id] = AccountingOut()
+            continue
+        states[record_id] = AccountingOut(
+            provider=providers.get(record.connection_id),
+            status=record.status,
+            external_id=record.external_id,
+            number=record.external_number,
+            synced_at=record.synced_at,
+            error=record.error,
+            remote_status=record.remote_status,
+        )
+    return states
+
+
+def with_accounting(db: Session, kind: RecordKind, items: list[OutT]) -> list[OutT]:
+    """Fill in the ``accounting`` block of API shapes that have an ``id``."""
+    states = accounting_states(db, kind, [item.id for item in items])  # type: ignore[attr-defined]
+    for item in items:
+        item.accounting = states[item.id]  # type: ignore[attr-defined]
+    return items
 
 
 class EmailOut(BaseModel):

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: the events flexbill publishes to integrators, and their signed delivery."""
