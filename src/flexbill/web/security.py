@@ -14,9 +14,10 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request
@@ -26,7 +27,7 @@ from starlette.responses import Response
 from flexbill.access import audit
 from flexbill.access.model import Actor, ActorKind, Permission, Role, allows
 from flexbill.access.service import Client, find_session, session_needs_touch, touch_session
-from flexbill.access.store import UserRow
+from flexbill.access.store import UserRow, WebSessionRow
 from flexbill.bootstrap import Context
 from flexbill.keys import secret_key
 from flexbill.links import public_base_url
@@ -112,43 +113,55 @@ def current_staff(request: Request) -> StaffUser:
     cached = getattr(request.state, "staff", None)
     if isinstance(cached, StaffUser):
         return cached
-    ctx = context_of(request)
-    token = request.cookies.get(STAFF_COOKIE, "")
-    now = ctx.clock.now()
-    with ctx.readers() as db:
-        row = find_session(db, token, "staff", now) if token else None
-        user = db.get(UserRow, row.user_id) if row is not None and row.user_id is not None else None
-        if row is None or user is None or user.disabled_at is not None:
-            raise SignInRequired("/admin/sign-in", _back_to(request))
-        staff = StaffUser(user.id, user.email, user.name, Role(user.role), row.id)
-        stale = session_needs_touch(row, now)
-    if stale:
-        with ctx.sessions() as db, db.begin():
-            touch_session(db, staff.session_id, now)
+
+    def staff_of(db: Session, row: WebSessionRow) -> StaffUser | None:
+        user = db.get(UserRow, row.user_id) if row.user_id is not None else None
+        if user is None or user.disabled_at is not None:
+            return None
+        return StaffUser(user.id, user.email, user.name, Role(user.role), row.id)
+
+    staff = _signed_in(request, "staff", STAFF_COOKIE, "/admin/sign-in", staff_of)
     request.state.staff = staff
-    request.state.actor = staff.actor(client_of(request).ip)
     return staff
 
 
 def current_member(request: Request) -> Member:
+    """The signed-in member, or a redirect to the portal's sign-in page. Also names the actor of the request's
+    changes."""
     cached = getattr(request.state, "member", None)
     if isinstance(cached, Member):
         return cached
+    member = _signed_in(request, "member", MEMBER_COOKIE, "/portal/sign-in", lambda _db, row: Member(row.email, row.id))
+    request.state.member = member
+    return member
+
+
+SignedInT = TypeVar("SignedInT", StaffUser, Member)
+
+
+def _signed_in(
+    request: Request,
+    kind: str,
+    cookie: str,
+    sign_in_path: str,
+    who: Callable[[Session, WebSessionRow], SignedInT | None],
+) -> SignedInT:
+    """The one way a browser's session is found: by the cookie's token, read-only, noting the session's use at
+    most every few minutes (so reading pages writes nothing), and naming the request's actor."""
     ctx = context_of(request)
-    token = request.cookies.get(MEMBER_COOKIE, "")
+    token = request.cookies.get(cookie, "")
     now = ctx.clock.now()
     with ctx.readers() as db:
-        row = find_session(db, token, "member", now) if token else None
-        if row is None:
-            raise SignInRequired("/portal/sign-in", _back_to(request))
-        member = Member(row.email, row.id)
+        row = find_session(db, token, kind, now) if token else None
+        signed_in = who(db, row) if row is not None else None
+        if row is None or signed_in is None:
+            raise SignInRequired(sign_in_path, _back_to(request))
         stale = session_needs_touch(row, now)
     if stale:
         with ctx.sessions() as db, db.begin():
-            touch_session(db, member.session_id, now)
-    request.state.member = member
-    request.state.actor = member.actor(client_of(request).ip)
-    return member
+            touch_session(db, signed_in.session_id, now)
+    request.state.actor = signed_in.actor(client_of(request).ip)
+    return signed_in
 
 
 def require(staff: StaffUser, permission: Permission) -> None:
