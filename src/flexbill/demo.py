@@ -285,7 +285,7 @@ def connect_demo_to_xero(ctx: Context, xero_url: str, redirect_uri: str) -> uuid
             _, authorize_url = accounting.create_connection(db, ctx.settings, command, redirect_uri)
         consent = httpx.get(authorize_url, follow_redirects=False, timeout=30)
         answer = httpx.URL(consent.headers["location"]).params
-        connection_id = accounting.complete_authorization(ctx, answer["state"], answer["code"]).id
+        connection_id = accounting.complete_authorization(ctx, answer["state"], answer["code"], dict(answer)).id
     assert connection_id is not None
     accounting.set_mappings(ctx, connection_id, accounting.Mappings.model_validate(DEMO_XERO_MAPPINGS))
     with ctx.sessions() as db, db.begin():

@@ -105,6 +105,20 @@ class DocumentData:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentLookup:
+    """What is known of an invoice or credit note we may have sent, to find it remotely by the id we keep on it.
+
+    Our id is the key; the rest are hints for a system that cannot search by what a document carries (QuickBooks
+    cannot query custom fields, so it narrows by customer and date first). A connector must still check our id
+    on whatever it finds, never adopt a document on the hints alone."""
+
+    our_id: uuid.UUID
+    contact_external_id: str | None  # the customer's remote id, when known
+    date: dt.date  # the document's date
+    number: str | None = None  # our number when we number documents, else the remote number if we were told it
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentData:
     """Money received against an invoice, or, with ``credit_note_external_id``, money paid back to the customer
     against a credit note (a refund)."""

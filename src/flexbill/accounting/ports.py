@@ -13,7 +13,7 @@ the look-up-before-create after an unclear failure.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -25,6 +25,7 @@ from flexbill.accounting.model import (
     Changes,
     ContactData,
     DocumentData,
+    DocumentLookup,
     PaymentData,
     PushResult,
     RemoteAccount,
@@ -108,15 +109,18 @@ class ConnectorSession(Protocol):
 
     def list_tracking_categories(self) -> list[RemoteTrackingCategory]: ...
 
-    def find_contacts(self, our_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """Remote ids of the contacts that carry these ids of ours."""
+    def find_contacts(self, contacts: Sequence[ContactData]) -> dict[uuid.UUID, str]:
+        """Remote ids of the contacts that carry these ids of ours (``our_id``); the names are a hint for a
+        system that can only search by name (then a contact found must still carry our id)."""
         ...
 
     def push_contacts(self, contacts: Sequence[ContactData], idempotency_key: str) -> list[PushResult]:
         """Create the contacts without ``external_id``, update the others."""
         ...
 
-    def find_invoices(self, our_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RemoteDocument]: ...
+    def find_invoices(self, lookups: Sequence[DocumentLookup]) -> dict[uuid.UUID, RemoteDocument]:
+        """The invoices that carry these ids of ours, by our id."""
+        ...
 
     def push_invoices(self, invoices: Sequence[DocumentData], idempotency_key: str) -> list[PushResult]: ...
 
@@ -126,7 +130,7 @@ class ConnectorSession(Protocol):
 
     def void_invoice(self, external_id: str, idempotency_key: str) -> RemoteDocument: ...
 
-    def find_credit_notes(self, our_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RemoteDocument]: ...
+    def find_credit_notes(self, lookups: Sequence[DocumentLookup]) -> dict[uuid.UUID, RemoteDocument]: ...
 
     def push_credit_notes(self, credit_notes: Sequence[DocumentData], idempotency_key: str) -> list[PushResult]: ...
 
@@ -150,7 +154,10 @@ class OAuthFlow(Protocol):
 
     def refresh(self, refresh_token: str) -> Tokens: ...
 
-    def tenants(self, access_token: str) -> list[Tenant]: ...
+    def tenants(self, access_token: str, callback: Mapping[str, str]) -> list[Tenant]:
+        """The organisations the consent covers. ``callback`` holds the query parameters the accounting system
+        sent back to the redirect URI (QuickBooks names the company there, as ``realmId``)."""
+        ...
 
 
 @runtime_checkable

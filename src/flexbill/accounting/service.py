@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -155,7 +156,9 @@ def restart_authorization(
     return row, url
 
 
-def complete_authorization(ctx: Context, state: str, code: str) -> AccountingConnectionRow:
+def complete_authorization(
+    ctx: Context, state: str, code: str, callback: Mapping[str, str] | None = None
+) -> AccountingConnectionRow:
     """The callback: trade the code for tokens, find the organisations the consent covers, store it all sealed.
 
     When the organisation is already connected (another location's connection), the locations join that
@@ -170,7 +173,7 @@ def complete_authorization(ctx: Context, state: str, code: str) -> AccountingCon
     flow = connector.oauth(oauth_client(ctx.settings, provider, base_url), http_client())
     try:
         tokens = flow.exchange_code(code, redirect_uri)
-        tenants = flow.tenants(tokens.access_token)
+        tenants = flow.tenants(tokens.access_token, callback or {})
     except ConnectorError as error:
         raise AccountingUnavailable(f"{provider} refused the authorization: {error.message}") from error
     fernet = fernet_for(ctx.settings)

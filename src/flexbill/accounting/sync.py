@@ -34,6 +34,7 @@ from flexbill.accounting.model import (
     AllocationData,
     ContactData,
     DocumentData,
+    DocumentLookup,
     LineData,
     Numbering,
     PaymentData,
@@ -323,7 +324,10 @@ def ensure_contacts(
     wanted = {cid: customers[cid] for cid in customer_ids if cid not in result}
     if not wanted:
         return result
-    found = remote.call(lambda s: s.find_contacts(list(wanted)))
+    looked_for = [contact_of(row, None) for row in wanted.values()]
+    # A contact an earlier attempt renamed (its name was taken) carries the unique name: look for both.
+    looked_for += [replace(c, name=unique_name(c.name, c.our_id)) for c in looked_for]
+    found = remote.call(lambda s: s.find_contacts(looked_for))
     to_create = [contact_of(row, None) for cid, row in wanted.items() if cid not in found]
     pushed = push_contacts(remote, to_create, "contacts") if to_create else {}
     now = ctx.clock.now()
@@ -538,6 +542,16 @@ def billed_span(invoice: InvoiceRow) -> str:
     return human_period(Period(min(start for start, _ in periods), max(end for _, end in periods)))
 
 
+def _invoice_lookup(
+    ctx: Context, connection_id: uuid.UUID, invoice: InvoiceRow, detail: _InvoiceSnapshot
+) -> DocumentLookup:
+    """What we know of an invoice that may have reached the books, to find it there by our id."""
+    with ctx.readers() as db:
+        contact = _customer_records(db, connection_id, [invoice.customer_id]).get(invoice.customer_id)
+    number = detail.document.number if detail.document is not None else None
+    return DocumentLookup(invoice.id, contact.external_id if contact else None, invoice.issue_date, number)
+
+
 def _send_invoices(
     ctx: Context,
     remote: Remote,
@@ -554,7 +568,8 @@ def _send_invoices(
         if details[invoice_id].status != InvoiceStatus.VOIDED:
             continue
         if external_id is None and uncertain:
-            found = remote.call(lambda s, i=invoice_id: s.find_invoices([i]))  # type: ignore[misc]
+            lookup = _invoice_lookup(ctx, connection_id, invoices[invoice_id], details[invoice_id])
+            found = remote.call(lambda s, k=lookup: s.find_invoices([k]))  # type: ignore[misc]
             external_id = found[invoice_id].external_id if invoice_id in found else None
         if external_id is None:
             _store(ctx, connection_id, invoice_id, "void", _never_sent, batch.revision(invoice_id))
@@ -578,7 +593,8 @@ def _send_invoices(
     uncertain_ids = [i for i in batch.tasks if state[i][0] is None and state[i][1]]
     adopted: dict[uuid.UUID, RemoteDocument] = {}
     if uncertain_ids:
-        adopted = remote.call(lambda s: s.find_invoices(uncertain_ids))
+        lookups = [_invoice_lookup(ctx, connection_id, invoices[i], details[i]) for i in uncertain_ids]
+        adopted = remote.call(lambda s: s.find_invoices(lookups))
     for invoice_id, found in adopted.items():
         _store(
             ctx,
@@ -632,7 +648,9 @@ def _send_invoices(
         if item.our_id not in batch.tasks:
             continue
         if isinstance(item, Refused):
-            clash = remote.call(lambda s, i=item.our_id: s.find_invoices([i])) if item.conflict else {}  # type: ignore[misc]
+            sent = next(d for d in documents if d.our_id == item.our_id)
+            lookup = DocumentLookup(sent.our_id, sent.contact_external_id, sent.date, sent.number)
+            clash = remote.call(lambda s, k=lookup: s.find_invoices([k])) if item.conflict else {}  # type: ignore[misc]
             if item.our_id in clash:  # ours after all: an earlier attempt's answer was lost
                 _store(
                     ctx,
@@ -993,8 +1011,9 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
                 batch.finish(note_id, Failed("its contact could not be sent"))
                 continue
             remaining: Decimal | None = None
+            lookup = DocumentLookup(note_id, contact, document.date, document.number)
             if external_id is None and uncertain:
-                found = remote.call(lambda s, i=note_id: s.find_credit_notes([i]))  # type: ignore[misc]
+                found = remote.call(lambda s, k=lookup: s.find_credit_notes([k]))  # type: ignore[misc]
                 if note_id in found:
                     external_id, remaining = found[note_id].external_id, found[note_id].amount_due
             if external_id is None:
@@ -1011,7 +1030,7 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
                     record.external_id, record.external_number = external_id, result.number
                     _log(db, RecordKind.CREDIT_NOTE, note_id, connection_id, now, "create", "ok", external_id)
             if remaining is None:
-                found = remote.call(lambda s, i=note_id: s.find_credit_notes([i]))  # type: ignore[misc]
+                found = remote.call(lambda s, k=lookup: s.find_credit_notes([k]))  # type: ignore[misc]
                 remaining = found[note_id].amount_due if note_id in found else document.total
             if remaining > ZERO and note_id in refunds:
                 # Money given back: the credit note is settled by a refund paid out of the payment account, and

@@ -193,6 +193,7 @@ def sync_log(
 
 @callback_router.get(CALLBACK_PATH, include_in_schema=False, response_class=HTMLResponse)
 def oauth_callback(
+    request: Request,
     ctx: Context = Depends(context),
     code: str | None = Query(None),
     state: str | None = Query(None),
@@ -204,7 +205,7 @@ def oauth_callback(
         reason = error or "the accounting system sent no authorization code"
         return _page(400, "Not connected", f"The connection was not made: {reason}. Start again from flexbill.")
     try:
-        row = accounting.complete_authorization(ctx, state, code)
+        row = accounting.complete_authorization(ctx, state, code, dict(request.query_params))
     except FlexbillError as problem:
         return _page(problem.status_code, "Not connected", problem.message)
     back = f"/admin/settings/integrations/{row.id}"

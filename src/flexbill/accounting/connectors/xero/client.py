@@ -23,7 +23,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from flexbill.accounting.model import (
     Changes,
     ContactData,
     DocumentData,
+    DocumentLookup,
     PaymentData,
     PushResult,
     Refused,
@@ -168,8 +169,9 @@ class XeroOAuth:
     def refresh(self, refresh_token: str) -> Tokens:
         return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
-    def tenants(self, access_token: str) -> list[Tenant]:
-        """The organisations the token may use (practices and other kinds are left out)."""
+    def tenants(self, access_token: str, callback: Mapping[str, str]) -> list[Tenant]:
+        """The organisations the token may use (practices and other kinds are left out). Xero lists them at its
+        connections endpoint, so the callback's parameters are not needed."""
         response = _send(
             self._http,
             "GET",
@@ -273,7 +275,8 @@ class XeroSession:
 
     # contacts
 
-    def find_contacts(self, our_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    def find_contacts(self, contacts: Sequence[ContactData]) -> dict[uuid.UUID, str]:
+        our_ids = [contact.our_id for contact in contacts]  # Xero searches by ContactNumber: names are not needed
         wanted = set(our_ids)
         found: dict[uuid.UUID, str] = {}
         for where in mapping.contacts_where(list(dict.fromkeys(our_ids)), WHERE_BUDGET):
@@ -291,8 +294,8 @@ class XeroSession:
 
     # invoices
 
-    def find_invoices(self, our_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RemoteDocument]:
-        return self._find_documents("/Invoices", "Invoices", "ACCREC", mapping.remote_invoice, our_ids)
+    def find_invoices(self, lookups: Sequence[DocumentLookup]) -> dict[uuid.UUID, RemoteDocument]:
+        return self._find_documents("/Invoices", "Invoices", "ACCREC", mapping.remote_invoice, lookups)
 
     def push_invoices(self, invoices: Sequence[DocumentData], idempotency_key: str) -> list[PushResult]:
         return self._push("/Invoices", mapping.INVOICES, invoices, mapping.invoice_body, idempotency_key)
@@ -330,8 +333,8 @@ class XeroSession:
 
     # credit notes
 
-    def find_credit_notes(self, our_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RemoteDocument]:
-        return self._find_documents("/CreditNotes", "CreditNotes", "ACCRECCREDIT", mapping.remote_credit_note, our_ids)
+    def find_credit_notes(self, lookups: Sequence[DocumentLookup]) -> dict[uuid.UUID, RemoteDocument]:
+        return self._find_documents("/CreditNotes", "CreditNotes", "ACCRECCREDIT", mapping.remote_credit_note, lookups)
 
     def push_credit_notes(self, credit_notes: Sequence[DocumentData], idempotency_key: str) -> list[PushResult]:
         return self._push("/CreditNotes", mapping.CREDIT_NOTES, credit_notes, mapping.credit_note_body, idempotency_key)
@@ -448,9 +451,11 @@ class XeroSession:
         key: str,
         doc_type: str,
         parse: Callable[[object], RemoteDocument],
-        our_ids: Sequence[uuid.UUID],
+        lookups: Sequence[DocumentLookup],
     ) -> dict[uuid.UUID, RemoteDocument]:
-        """Documents by our id in their Reference; of several, one still in the books is preferred."""
+        """Documents by our id in their Reference (Xero searches by it, so the lookups' hints are not needed); of
+        several, one still in the books is preferred."""
+        our_ids = [lookup.our_id for lookup in lookups]
         wanted = set(our_ids)
         found: dict[uuid.UUID, RemoteDocument] = {}
         params = {"unitdp": str(mapping.UNIT_DECIMAL_PLACES)}
