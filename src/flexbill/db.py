@@ -13,7 +13,7 @@ from sqlalchemy import DateTime, MetaData, Numeric, String, Table, Uuid, create_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
@@ -63,13 +63,31 @@ def Amount() -> TypeEngine[Decimal]:
     return Numeric(19, 4, asdecimal=True).with_variant(_SQLiteDecimal(), "sqlite")
 
 
+# Connections each process keeps (and may add) to the database. Several processes share PostgreSQL's
+# max_connections (100 by default): two web processes and a worker stay well under it.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    if not url.startswith("sqlite:///:memory:") and url != "sqlite://":
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def pool_capacity(engine: Engine) -> int:
+    """How many connections the engine's pool hands out at once at most (its size and what it may add)."""
+    pool = engine.pool
+    if isinstance(pool, QueuePool):
+        # The pool's maximum overflow has no public reader; it is what make_engine set.
+        return pool.size() + max(int(getattr(pool, "_max_overflow", 0)), 0)
+    return 1  # an in-memory SQLite database: one connection, shared
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

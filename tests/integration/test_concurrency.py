@@ -1,16 +1,20 @@
 """Two bill runs at once for the same date bill everything exactly once, and the database itself refuses a
-second claim on a membership period or a fee (the guarantee does not rest on the service's own checks)."""
+second claim on a membership period or a fee (the guarantee does not rest on the service's own checks). Many more
+requests at once than a process has connections and worker threads are all answered."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from flexbill.access.service import create_api_key
 from flexbill.billing.service import run_bill_run
 from flexbill.billing.store import BilledFeeRow, BilledMembershipPeriodRow
 from flexbill.bootstrap import Context
@@ -18,6 +22,7 @@ from flexbill.clock import FixedClock
 from flexbill.customers import service as customers
 from flexbill.db import make_engine, make_session_factory
 from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow
+from flexbill.web.app import create_app
 from tests.support import make_catalog, make_customer
 
 RUN_DATE = date(2026, 12, 1)
@@ -92,3 +97,27 @@ def test_the_database_refuses_a_second_claim_on_a_membership_period_or_a_fee(ctx
         db.execute(insert(BilledMembershipPeriodRow), [duplicate_period])
     with pytest.raises(IntegrityError), ctx.sessions() as db, db.begin():
         db.execute(insert(BilledFeeRow), [{"fee_id": fee_claim.fee_id, "invoice_line_id": line_id}])
+
+
+def test_more_requests_at_once_than_connections_and_threads_are_all_answered(ctx: Context) -> None:
+    """One connection in the pool and 60 API requests at once, more than the 40 worker threads: a request's
+    transaction holds its connection until its response is built in a worker thread, so without the app's door
+    every thread would wait for the connection while its holder waited for a thread, until the pool gave up."""
+    _space(ctx, 3)
+    url = ctx.engine.url.render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=1, max_overflow=0, pool_timeout=5)
+    small = Context(settings=ctx.settings, engine=engine, sessions=make_session_factory(engine), clock=ctx.clock)
+    with small.sessions() as db, db.begin():
+        key = create_api_key(db, "load").key
+
+    async def hammer() -> list[int]:
+        transport = httpx.ASGITransport(app=create_app(small))
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://flexbill", headers=headers) as client:
+            answers = await asyncio.gather(*(client.get("/api/v1/customers") for _ in range(60)))
+        return [answer.status_code for answer in answers]
+
+    try:
+        assert asyncio.run(asyncio.wait_for(hammer(), timeout=60)) == [200] * 60
+    finally:
+        engine.dispose()

@@ -14,11 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flexbill import __version__
 from flexbill.bootstrap import Context, build_context
+from flexbill.db import pool_capacity
 from flexbill.errors import FlexbillError
 from flexbill.web import admin, mail, pay, portal
 from flexbill.web.api import accounting, billing, catalog, customers, invoices, payments, webhook_endpoints
 from flexbill.web.forms import describe_error
-from flexbill.web.middleware import AuditActor
+from flexbill.web.middleware import Admission, AuditActor
 from flexbill.web.security import CsrfRefused, Forbidden, SignInRequired
 from flexbill.web.templating import STATIC, render
 from flexbill.web.webhooks import accounting as accounting_webhooks
@@ -40,6 +41,7 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.context = ctx
     app.add_middleware(AuditActor)
+    app.add_middleware(Admission, limit=pool_capacity(ctx.engine))  # outermost: waits before anything is held
     api = (catalog.router, customers.router, billing.router, invoices.router, accounting.router, payments.router,
            webhook_endpoints.router)  # fmt: skip
     for router in api:
