@@ -192,10 +192,16 @@ class RemoteDocument:
 
 @dataclass(frozen=True, slots=True)
 class RemoteAccount:
+    """Somewhere the books can put money: what a revenue account of ours maps to (``sales``: an account in Xero,
+    a product or service in QuickBooks, whose own account the sale goes to) or what payments are recorded into
+    (``payments``: a bank or clearing account). Codes are unique among those of one purpose."""
+
     code: str
     name: str
     type: str
     status: str = "ACTIVE"
+    sales: bool = True
+    payments: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,9 @@ class Connector(Protocol):
 
     key: str  # e.g. "xero": the ``provider`` of a connection
     display_name: str
-    capabilities: frozenset[str]  # e.g. {"invoices", "credit_notes", "payments", "pdf", "webhooks", "tracking"}
+    # e.g. {"invoices", "credit_notes", "payments", "pdf", "webhooks", "tracking"}; with "drafts" the engine sends
+    # draft invoices as drafts (the issue mode "draft"), without it it sends them once they are issued.
+    capabilities: frozenset[str]
 
     def oauth(self, client: OAuthClient, http: httpx.Client) -> OAuthFlow: ...
 

@@ -512,7 +512,9 @@ def _invoice_snapshot(
     if not missing:
         document = DocumentData(
             our_id=invoice.id,
-            number=invoice.number if numbering is Numbering.FLEXBILL else None,
+            # The books number it when they own numbering, but a number it was issued with (given by the books
+            # before it was deleted there, or by us before the location left numbering to them) is kept.
+            number=invoice.number if numbering is Numbering.FLEXBILL or invoice.number is not None else None,
             contact_external_id="",
             date=invoice.issue_date,
             due_date=invoice.due_date,
@@ -578,11 +580,21 @@ def _send_invoices(
         key = idempotency_key("void", [invoice_id, batch.revision(invoice_id)])
         try:
             voided = remote.call(lambda s, e=external_id, k=key: s.void_invoice(e, k))  # type: ignore[misc]
-        except (Rejected, RemoteNotFound) as error:
+        except RemoteNotFound:  # deleted there: nothing is left to void, the books agree
+            _store(ctx, connection_id, invoice_id, "void", _gone_and_void(remote.provider), batch.revision(invoice_id))
+            batch.finish(invoice_id, Done())
+            continue
+        except Rejected as error:
             batch.finish(invoice_id, Failed(f"could not void it in {remote.provider}: {error.message}"))
             continue
         _store(ctx, connection_id, invoice_id, "void", _remote_state(voided, ""), batch.revision(invoice_id))
         batch.finish(invoice_id, Done())
+
+    # Drafts go as drafts only to books that have them; the others (QuickBooks) get the invoice once it is issued.
+    if "drafts" not in remote.connector.capabilities:
+        for invoice_id in [i for i in batch.tasks if details[i].status == InvoiceStatus.DRAFT]:
+            _store(ctx, connection_id, invoice_id, "hold", _held_as_draft(remote.provider), batch.revision(invoice_id))
+            batch.finish(invoice_id, Done())
 
     # Mapping gaps (the mapping changed since the invoice was issued): refused here, before anything is sent.
     for invoice_id in list(batch.tasks):
@@ -621,8 +633,9 @@ def _send_invoices(
             _store(ctx, connection_id, invoice_id, "find", change, batch.revision(invoice_id))
             batch.finish(invoice_id, Done())
         apply_remote_documents(ctx, connection_id, held_documents)
-        for invoice_id in settled:  # those it did not return (finish ignores the ones already done)
-            batch.finish(invoice_id, Failed(f"{remote.provider} no longer has it (deleted there?)"))
+        for invoice_id in [i for i in settled if i in batch.tasks]:  # those it did not return: deleted there
+            _store(ctx, connection_id, invoice_id, "find", _deleted_there(remote.provider), batch.revision(invoice_id))
+            batch.finish(invoice_id, Failed(deleted_there_message(remote.provider)))
 
     # Contacts, then the invoices in one call.
     to_send = list(batch.tasks)
@@ -725,6 +738,39 @@ def _voided_there(document: RemoteDocument, provider: str) -> Change:
         record.synced_revision = record.revision
         record.error = voided_there_message(provider)
         return None, record.error
+
+    return change
+
+
+def _held_as_draft(provider: str) -> Change:
+    def change(record: SyncRecordRow, now: datetime) -> tuple[str | None, str]:
+        _never_sent(record, now)
+        return None, f"{provider} has no draft invoices: it is sent when it is issued"
+
+    return change
+
+
+def _deleted_there(provider: str) -> Change:
+    """The books no longer have the invoice: forget its remote id, so that syncing it again (a new revision, so a
+    new idempotency key) sends it anew, with the number it was issued with. It is marked uncertain, so that the
+    new send first looks it up by our id, in case it was only missing from one answer."""
+
+    def change(record: SyncRecordRow, _now: datetime) -> tuple[str | None, str]:
+        record.external_id, record.remote_status, record.uncertain = None, None, True
+        return None, deleted_there_message(provider)
+
+    return change
+
+
+def deleted_there_message(provider: str) -> str:
+    return f"{provider} no longer has it (deleted there): sync it again to send it anew, or void it here"
+
+
+def _gone_and_void(provider: str) -> Change:
+    def change(record: SyncRecordRow, now: datetime) -> tuple[str | None, str]:
+        record.external_id, record.remote_status = None, None
+        _never_sent(record, now)
+        return None, f"deleted in {provider}, voided here: nothing is left to void there"
 
     return change
 

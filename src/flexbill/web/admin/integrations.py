@@ -247,9 +247,11 @@ def _remote_lists(request: Request, connection_id: uuid.UUID) -> dict[str, Any]:
         if isinstance(item, RemoteTrackingCategory)
     ]
     return {
-        "remote_accounts": sorted(accounts, key=lambda account: account.code),
+        "remote_accounts": sorted((a for a in accounts if a.sales), key=lambda account: account.code),
         # The payment account is where money lands: bank accounts first.
-        "payment_accounts": sorted(accounts, key=lambda account: (account.type != "BANK", account.code)),
+        "payment_accounts": sorted(
+            (a for a in accounts if a.payments), key=lambda account: (account.type.upper() != "BANK", account.code)
+        ),
         "remote_tax_rates": sorted(tax_rates, key=lambda rate: rate.name),
         "tracking_options": [
             {"label": f"{category.name}: {option}", "value": json.dumps([category.name, option])}

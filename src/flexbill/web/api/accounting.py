@@ -126,7 +126,10 @@ def remote_list(connection_id: uuid.UUID, what: RemoteList, ctx: Context = Depen
     out: list[dict[str, object]] = []
     for item in items:
         if isinstance(item, RemoteAccount):
-            out.append({"code": item.code, "name": item.name, "type": item.type, "status": item.status})
+            out.append(
+                {"code": item.code, "name": item.name, "type": item.type, "status": item.status,
+                 "sales": item.sales, "payments": item.payments}
+            )  # fmt: skip
         elif isinstance(item, RemoteTaxRate):
             out.append({"code": item.code, "name": item.name, "rate": str(item.rate), "status": item.status})
         else:

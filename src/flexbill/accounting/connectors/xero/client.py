@@ -110,7 +110,9 @@ class XeroConnector:
 
     key: str = "xero"
     display_name: str = "Xero"
-    capabilities: frozenset[str] = frozenset({"invoices", "credit_notes", "payments", "pdf", "webhooks", "tracking"})
+    capabilities: frozenset[str] = frozenset(
+        {"invoices", "drafts", "credit_notes", "payments", "pdf", "webhooks", "tracking"}
+    )
 
     def __init__(
         self,
