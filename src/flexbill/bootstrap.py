@@ -15,7 +15,7 @@ from flexbill.db import make_engine, make_session_factory, read_only
 from flexbill.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from flexbill.invoicing.export import XeroCodesFor
+    from flexbill.invoicing.export import QuickBooksCodesFor, XeroCodesFor
     from flexbill.notify.ports import Mailer
 
 
@@ -54,6 +54,15 @@ def xero_codes_for(ctx: Context, session: Session) -> XeroCodesFor:
     from flexbill.accounting.service import xero_codes_from_mappings
 
     return xero_codes_from_mappings(session)
+
+
+def quickbooks_codes_for(ctx: Context, session: Session) -> QuickBooksCodesFor:
+    """Where the QuickBooks Online CSV export (the API's and the CLI's) gets each location's names: as far as
+    they are known, the mappings of the location's QuickBooks connection, or flexbill's own revenue account and
+    tax rate names (``own_quickbooks_codes``)."""
+    from flexbill.accounting.service import quickbooks_codes_from_mappings
+
+    return quickbooks_codes_from_mappings(session)
 
 
 def mailer_for(ctx: Context) -> Mailer:

@@ -26,8 +26,11 @@ from flexbill.money import round_money
 from flexbill.sandbox.cli import sandbox_app
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.orm import Session
 
+    from flexbill.invoicing.export import CodesT, DateOrder, ExportFilter, ImportTemplate
     from flexbill.notify.capture import CaptureServer
 
 app = typer.Typer(
@@ -297,8 +300,8 @@ def export_invoices(
         typer.Option(
             "--out",
             "--output",
-            help="The CSV file to write. With --format xero, a file (several files go next to it, named after it) "
-            "or a folder (the files get their own names).",
+            help="The CSV file to write. With --format xero or quickbooks, a file (several files go next to it, "
+            "named after it) or a folder (the files get their own names).",
         ),
     ],
     date_from: Annotated[str | None, typer.Option("--from", help="First issue date.")] = None,
@@ -309,15 +312,16 @@ def export_invoices(
         str,
         typer.Option(
             "--format",
-            help="flexbill (its own columns) or xero (Xero's sales invoice import template).",
+            help="flexbill (its own columns), xero (Xero's sales invoice import template) or quickbooks "
+            "(QuickBooks Online's invoice import columns).",
         ),
     ] = "flexbill",
     date_order: Annotated[
         str | None,
         typer.Option(
             "--date-order",
-            help="With --format xero: dmy writes dates DD/MM/YYYY (the default); mdy writes MM/DD/YYYY, for "
-            "organisations in the US.",
+            help="With --format xero or quickbooks: dmy writes dates DD/MM/YYYY (the default); mdy writes "
+            "MM/DD/YYYY, for organisations in the US.",
         ),
     ] = None,
 ) -> None:
@@ -328,17 +332,22 @@ def export_invoices(
     500 invoices from one file: so the invoices of locations whose prices include tax go in files of their own,
     and every 500 invoices start a new file (an invoice is never split). The command lists each file it wrote
     with the answer to give Xero for it. Drafts have no number yet and cannot be exported for Xero.
+
+    With --format quickbooks the rows carry QuickBooks Online's invoice import columns (Invoice no, Customer,
+    Invoice date, Due date, Terms, Location, Memo, Item(Product/Service), Item description, Item quantity, Item
+    rate, Item amount, Item tax code, Item tax amount, Service date, Currency code), for Settings > Import data >
+    Invoices. The files are split in the same way, at 100 invoices per file; the command says which date format
+    and which tax answer to choose at import. Drafts cannot be exported for QuickBooks either.
     """
-    from flexbill.bootstrap import xero_codes_for
+    from flexbill.bootstrap import quickbooks_codes_for, xero_codes_for
     from flexbill.invoicing.export import (
+        QUICKBOOKS,
+        XERO,
         DateOrder,
         ExportFilter,
         ExportFormat,
         invoice_rows,
-        plan_xero_export,
-        repeatable_reads,
         to_csv_text,
-        write_xero_files,
     )
     from flexbill.invoicing.model import InvoiceStatus
 
@@ -348,9 +357,9 @@ def export_invoices(
         raise _fail(f"--format {export_format!r} is not one of {', '.join(f.value for f in ExportFormat)}")
     if date_order is not None and date_order not in {d.value for d in DateOrder}:
         raise _fail(f"--date-order {date_order!r} is not one of {', '.join(d.value for d in DateOrder)}")
-    xero = ExportFormat(export_format) is ExportFormat.XERO
-    if date_order is not None and not xero:
-        raise _fail("--date-order applies only to --format xero (flexbill's format has YYYY-MM-DD dates)")
+    chosen = ExportFormat(export_format)
+    if date_order is not None and chosen is ExportFormat.FLEXBILL:
+        raise _fail("--date-order applies only to --format xero or quickbooks (flexbill's has YYYY-MM-DD dates)")
     ctx = _context()
     try:
         location_id = _location_id(ctx, location)
@@ -364,26 +373,24 @@ def export_invoices(
     )
     if not out.parent.is_dir():
         raise _fail(f"--out {out}: the folder {out.parent} does not exist")
-    if xero:
-        with ctx.readers() as db:
-            repeatable_reads(db)
-            codes = xero_codes_for(ctx, db)
-            try:
-                plan = plan_xero_export(db, export, codes)
-            except FlexbillError as error:
-                raise _fail(error.message) from None
-            written = write_xero_files(db, export, plan, codes, out, DateOrder(date_order or DateOrder.DMY))
-        for done in written:
-            console.print(
-                f"Wrote {done.path}: {done.file.invoices} invoices, {done.lines} lines; "
-                f"amounts are {done.file.amount_type.choice}.",
-                highlight=False,
-                soft_wrap=True,
-            )
+    order = DateOrder(date_order or DateOrder.DMY)
+    if chosen is ExportFormat.XERO:
+        _export_template(ctx, export, XERO, xero_codes_for, out, order)
         console.print(
             "Import in Xero with Business > Invoices > Import, one file at a time; when Xero asks whether the "
             "amounts are tax exclusive or tax inclusive, answer as listed for the file.",
             soft_wrap=True,
+        )
+        return
+    if chosen is ExportFormat.QUICKBOOKS:
+        _export_template(ctx, export, QUICKBOOKS, quickbooks_codes_for, out, order)
+        console.print(
+            "Import in QuickBooks Online with Settings > Import data > Invoices, one file at a time, with custom "
+            "transaction numbers turned on (or QuickBooks numbers the invoices itself); choose the date format "
+            f"{order.pattern}, and answer whether the amounts are exclusive or inclusive of tax as listed for the "
+            "file.",
+            soft_wrap=True,
+            highlight=False,
         )
         return
     lines = 0
@@ -392,6 +399,34 @@ def export_invoices(
             handle.write(chunk)
             lines += chunk.count("\r\n")
     console.print(f"Wrote {max(lines - 1, 0)} invoice lines to {out}.")
+
+
+def _export_template(
+    ctx: Context,
+    export: ExportFilter,
+    template: ImportTemplate[CodesT],
+    codes_for: Callable[[Context, Session], Callable[[uuid.UUID], CodesT]],
+    out: Path,
+    date_order: DateOrder,
+) -> None:
+    """Check, plan and write an import template's files from one snapshot, and list each file written."""
+    from flexbill.invoicing.export import plan_export, repeatable_reads, write_files
+
+    with ctx.readers() as db:
+        repeatable_reads(db)
+        codes = codes_for(ctx, db)
+        try:
+            plan = plan_export(db, export, template, codes)
+        except FlexbillError as error:
+            raise _fail(error.message) from None
+        written = write_files(db, export, template, plan, codes, out, date_order)
+    for done in written:
+        console.print(
+            f"Wrote {done.path}: {done.file.invoices} invoices, {done.lines} lines; "
+            f"amounts are {done.file.amount_type.choice}.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 DEMO_OWNER = "owner@flexbill.example"

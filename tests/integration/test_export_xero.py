@@ -161,7 +161,7 @@ def test_dates_month_first_for_us_organisations(client: TestClient, space: Ids, 
     refused = client.get(EXPORT, params={"date_order": "mdy"})
     assert refused.status_code == 422
     assert refused.json()["field"] == "date_order"
-    assert client.get(EXPORT, params={"format": "quickbooks"}).status_code == 422
+    assert client.get(EXPORT, params={"format": "sage"}).status_code == 422
     code, _, err = invoke("export", "invoices", "--date-order", "mdy", "--out", str(out))
     assert (code, "--date-order applies only to --format xero" in err) == (1, True)
     code, _, err = invoke("export", "invoices", "--format", "xero", "--date-order", "ymd", "--out", str(out))

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
 from pydantic import AnyHttpUrl, Field
@@ -51,7 +51,9 @@ from flexbill.tasks.service import pause_group, resume_group
 from flexbill.validation import Code, Command, Currency
 
 if TYPE_CHECKING:
-    from flexbill.invoicing.export import XeroCodesFor
+    from collections.abc import Callable
+
+    from flexbill.invoicing.export import CodesT, QuickBooksCodesFor, XeroCodesFor
 
 REFRESH_MARGIN = timedelta(seconds=60)  # refresh a minute before expiry, as Xero's own SDK does
 
@@ -392,7 +394,9 @@ def set_mappings(ctx: Context, connection_id: uuid.UUID, mappings: Mappings) -> 
     accounts = fetch_remote_lists(ctx, connection_id, "accounts")
     tax_rates = fetch_remote_lists(ctx, connection_id, "tax-rates")
     tracking = fetch_remote_lists(ctx, connection_id, "tracking-categories") if mappings.tracking else []
-    remote_accounts = {a.code: a for a in accounts if isinstance(a, RemoteAccount) and a.status == "ACTIVE"}
+    active = [a for a in accounts if isinstance(a, RemoteAccount) and a.status == "ACTIVE"]
+    sales_targets = {a.code: a.name for a in active if a.sales}
+    payment_targets = {a.code for a in active if a.payments}
     remote_taxes = {t.code: t for t in tax_rates if isinstance(t, RemoteTaxRate) and t.status == "ACTIVE"}
     remote_tracking = {c.name: set(c.options) for c in tracking if isinstance(c, RemoteTrackingCategory)}
     with ctx.sessions() as db, db.begin():
@@ -405,14 +409,14 @@ def set_mappings(ctx: Context, connection_id: uuid.UUID, mappings: Mappings) -> 
         for ours, theirs in mappings.accounts.items():
             if ours not in ours_accounts:
                 problems.append(f"accounts.{ours}: flexbill has no revenue account {ours}")
-            if theirs not in remote_accounts:
+            if theirs not in sales_targets:
                 problems.append(f"accounts.{ours}: {row.provider} has no active account with code {theirs}")
         for ours, theirs in mappings.tax_rates.items():
             if ours not in ours_taxes:
                 problems.append(f"tax_rates.{ours}: flexbill has no tax rate {ours}")
             if theirs not in remote_taxes:
                 problems.append(f"tax_rates.{ours}: {row.provider} has no active tax rate {theirs}")
-        if mappings.payment_account is not None and mappings.payment_account not in remote_accounts:
+        if mappings.payment_account is not None and mappings.payment_account not in payment_targets:
             problems.append(
                 f"payment_account: {row.provider} has no active account with code {mappings.payment_account}"
             )
@@ -433,6 +437,8 @@ def set_mappings(ctx: Context, connection_id: uuid.UUID, mappings: Mappings) -> 
             "accounts": dict(mappings.accounts),
             "tax_rates": dict(mappings.tax_rates),
             "tax_rate_names": {theirs: remote_taxes[theirs].name for theirs in mappings.tax_rates.values()},
+            # What the books call them: a CSV import names products and services rather than giving their ids.
+            "account_names": {theirs: sales_targets[theirs] for theirs in mappings.accounts.values()},
             "payment_account": mappings.payment_account,
             "tracking": {code: choice.model_dump() for code, choice in mappings.tracking.items()},
             "currencies": list(currencies),
@@ -542,23 +548,67 @@ def xero_codes_from_mappings(session: Session) -> XeroCodesFor:
     flexbill's own codes."""
     from flexbill.invoicing.export import XeroCodes, default_xero_codes
 
-    fallback = default_xero_codes(session)
-    mapped: dict[uuid.UUID, XeroCodes] = {}
+    def codes(mappings: Mapping[str, Any], location: LocationRow | None) -> XeroCodes:
+        names: dict[str, str] = mappings.get("tax_rate_names") or {}
+        tracking = (mappings.get("tracking") or {}).get(location.code) if location else None
+        return XeroCodes(
+            accounts=dict(mappings["accounts"]),
+            tax_types={ours: names.get(theirs, theirs) for ours, theirs in (mappings.get("tax_rates") or {}).items()},
+            tracking=(tracking["category"], tracking["option"]) if tracking else None,
+        )
+
+    return _codes_from_mappings(session, "xero", codes, default_xero_codes(session))
+
+
+def quickbooks_codes_from_mappings(session: Session) -> QuickBooksCodesFor:
+    """The QuickBooks Online CSV export's names per location. The import takes names where the mappings keep
+    QuickBooks ids (products and services for our revenue accounts, tax codes for our tax rates), so a location
+    with a QuickBooks connection uses the codes its mappings cover by the names stored with the mappings (our own
+    names for mappings stored before names were kept), and its invoices go to the QuickBooks location its tracking
+    names. The other locations use flexbill's own names."""
+    from flexbill.invoicing.export import QuickBooksCodes, own_quickbooks_codes
+
+    ours = own_quickbooks_codes(session)
+
+    def codes(mappings: Mapping[str, Any], location: LocationRow | None) -> QuickBooksCodes:
+        names: dict[str, str] = mappings.get("tax_rate_names") or {}
+        item_names: dict[str, str] = mappings.get("account_names") or {}
+        tax_rates: dict[str, str] = mappings.get("tax_rates") or {}
+        tracking = (mappings.get("tracking") or {}).get(location.code) if location else None
+        return QuickBooksCodes(
+            items={
+                code: item_names.get(theirs) or ours.items[code]
+                for code, theirs in mappings["accounts"].items()
+                if code in ours.items
+            },
+            tax_codes={
+                code: names.get(theirs) or ours.tax_codes[code]
+                for code, theirs in tax_rates.items()
+                if code in ours.tax_codes
+            },
+            location=tracking["option"] if tracking else None,
+        )
+
+    return _codes_from_mappings(session, "quickbooks", codes, lambda _location_id: ours)
+
+
+def _codes_from_mappings(
+    session: Session,
+    provider: str,
+    codes: Callable[[Mapping[str, Any], LocationRow | None], CodesT],
+    fallback: Callable[[uuid.UUID], CodesT],
+) -> Callable[[uuid.UUID], CodesT]:
+    """A CSV export's codes per location: from the mappings of the location's ``provider`` connection, when they
+    are set, else ``fallback``'s."""
+    mapped: dict[uuid.UUID, CodesT] = {}
     links = session.execute(
         select(ConnectionLocationRow.location_id, AccountingConnectionRow)
         .join(AccountingConnectionRow, AccountingConnectionRow.id == ConnectionLocationRow.connection_id)
-        .where(AccountingConnectionRow.provider == "xero")
+        .where(AccountingConnectionRow.provider == provider)
     ).all()
     for location_id, connection in links:
         mappings = connection.mappings or {}
         if not mappings.get("accounts"):
             continue
-        names: dict[str, str] = mappings.get("tax_rate_names") or {}
-        location = session.get(LocationRow, location_id)
-        tracking = (mappings.get("tracking") or {}).get(location.code) if location else None
-        mapped[location_id] = XeroCodes(
-            accounts=dict(mappings["accounts"]),
-            tax_types={ours: names.get(theirs, theirs) for ours, theirs in (mappings.get("tax_rates") or {}).items()},
-            tracking=(tracking["category"], tracking["option"]) if tracking else None,
-        )
+        mapped[location_id] = codes(mappings, session.get(LocationRow, location_id))
     return lambda location_id: mapped.get(location_id) or fallback(location_id)

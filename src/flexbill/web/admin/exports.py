@@ -1,6 +1,6 @@
-"""The CSV exports: invoices, in flexbill's own columns or as Xero's import template, for a date range and a
-location. The download is the JSON API's export itself (``GET /api/v1/exports/invoices.csv``), so the file is the
-same whichever way it is fetched."""
+"""The CSV exports: invoices, in flexbill's own columns or as Xero's or QuickBooks Online's import template, for a
+date range and a location. The download is the JSON API's export itself (``GET /api/v1/exports/invoices.csv``), so
+the file is the same whichever way it is fetched."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class ExportForm(Command):
     issued_to: date | None = Field(None, alias="to")
     location_id: uuid.UUID | None = None
     status: invoices_api.StatusFilter | None = None
-    format: Literal["flexbill", "xero"] = "flexbill"
+    format: Literal["flexbill", "xero", "quickbooks"] = "flexbill"
     date_order: Literal["dmy", "mdy"] | None = None
 
     @model_validator(mode="after")

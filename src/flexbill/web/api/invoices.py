@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from itertools import chain
 from typing import Literal
@@ -14,22 +14,26 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from flexbill.accounting.model import RecordKind
-from flexbill.bootstrap import Context, xero_codes_for
+from flexbill.bootstrap import Context, quickbooks_codes_for, xero_codes_for
 from flexbill.clock import Clock
 from flexbill.errors import InvalidInput
 from flexbill.invoicing import service
 from flexbill.invoicing.documents import invoice_pdf
 from flexbill.invoicing.export import (
+    QUICKBOOKS,
+    XERO,
+    CodesT,
     DateOrder,
     ExportFilter,
     ExportFormat,
+    ImportTemplate,
     invoice_rows,
-    plan_xero_export,
+    plan_export,
+    readme,
     repeatable_reads,
+    template_files,
     to_csv_text,
     to_zip,
-    xero_files,
-    xero_readme,
 )
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.store import CreditNoteRow, InvoiceRow, PaymentRow
@@ -215,23 +219,31 @@ def export_invoices(
     to: date | None = Query(None, description="Last issue date (inclusive)."),
     location_id: uuid.UUID | None = None,
     status_: StatusFilter | None = Query(None, alias="status"),
-    format_: Literal["flexbill", "xero"] = Query(
+    format_: Literal["flexbill", "xero", "quickbooks"] = Query(
         "flexbill",
         alias="format",
-        description="flexbill's own columns, or Xero's sales invoice import template (a zip of several files "
-        "when the invoices do not fit one: over 500, or with both tax-exclusive and tax-inclusive prices).",
+        description="flexbill's own columns, Xero's sales invoice import template, or QuickBooks Online's invoice "
+        "import columns (a zip of several files when the invoices do not fit one: over 500 for Xero, over 100 for "
+        "QuickBooks, or with both tax-exclusive and tax-inclusive prices).",
     ),
     date_order: Literal["dmy", "mdy"] | None = Query(
-        None, description="Xero only: dates as DD/MM/YYYY (dmy, the default) or MM/DD/YYYY (mdy, US organisations)."
+        None,
+        description="Xero and QuickBooks only: dates as DD/MM/YYYY (dmy, the default) or MM/DD/YYYY (mdy, US "
+        "organisations).",
     ),
 ) -> StreamingResponse:
-    """One row per invoice line; the columns and the Xero format are described in docs/api.md."""
+    """One row per invoice line; the columns and the import templates are described in docs/api.md."""
     export = ExportFilter(from_, to, location_id, InvoiceStatus(status_) if status_ else None)
-    if ExportFormat(format_) is ExportFormat.XERO:
-        return _xero_export(ctx, export, DateOrder(date_order or DateOrder.DMY))
+    order = DateOrder(date_order or DateOrder.DMY)
+    match ExportFormat(format_):
+        case ExportFormat.XERO:
+            return _template_export(ctx, export, XERO, xero_codes_for, order)
+        case ExportFormat.QUICKBOOKS:
+            return _template_export(ctx, export, QUICKBOOKS, quickbooks_codes_for, order)
     if date_order is not None:
         raise InvalidInput(
-            "applies only to format=xero (flexbill's own format writes dates as YYYY-MM-DD)", field="date_order"
+            "applies only to format=xero and format=quickbooks (flexbill's own format writes dates as YYYY-MM-DD)",
+            field="date_order",
         )
 
     def stream() -> object:
@@ -245,17 +257,23 @@ def export_invoices(
     )
 
 
-def _xero_export(ctx: Context, export: ExportFilter, date_order: DateOrder) -> StreamingResponse:
+def _template_export(
+    ctx: Context,
+    export: ExportFilter,
+    template: ImportTemplate[CodesT],
+    codes_for: Callable[[Context, Session], Callable[[uuid.UUID], CodesT]],
+    date_order: DateOrder,
+) -> StreamingResponse:
     """Checks and plans in the request (an error is a JSON answer), then streams from the same snapshot."""
     db = ctx.readers()
     try:
         repeatable_reads(db)
-        codes = xero_codes_for(ctx, db)
-        plan = plan_xero_export(db, export, codes)
+        codes = codes_for(ctx, db)
+        plan = plan_export(db, export, template, codes)
     except BaseException:
         db.close()
         raise
-    files = xero_files(db, export, plan, codes, date_order)
+    files = template_files(db, export, template, plan, codes, date_order)
 
     def one_file() -> Iterator[str]:
         with db:
@@ -265,7 +283,8 @@ def _xero_export(ctx: Context, export: ExportFilter, date_order: DateOrder) -> S
     def archive() -> Iterator[bytes]:
         with db:
             members = ((file.name, to_csv_text(rows)) for file, rows in files)
-            yield from to_zip(chain(members, [("README.txt", [xero_readme(plan)])]), ctx.clock.now())
+            guide = ("README.txt", [readme(template, plan, date_order)])
+            yield from to_zip(chain(members, [guide]), ctx.clock.now())
 
     if plan.single:
         return StreamingResponse(
@@ -276,5 +295,5 @@ def _xero_export(ctx: Context, export: ExportFilter, date_order: DateOrder) -> S
     return StreamingResponse(
         archive(),
         media_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="xero-invoices.zip"'},
+        headers={"Content-Disposition": f'attachment; filename="{template.file_prefix}.zip"'},
     )
