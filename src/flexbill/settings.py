@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     xero_client_id: str | None = Field(default=None, description="Xero app's client id (any value for a sandbox).")
     xero_client_secret: str | None = Field(default=None, description="Xero app's client secret.")
     xero_webhook_key: str | None = Field(default=None, description="Xero app's webhook signing key.")
+    quickbooks_client_id: str | None = Field(
+        default=None, description="QuickBooks Online app's client id (any value for a sandbox)."
+    )
+    quickbooks_client_secret: str | None = Field(default=None, description="QuickBooks Online app's client secret.")
+    quickbooks_webhook_key: str | None = Field(
+        default=None, description="QuickBooks Online app's webhook verifier token."
+    )
     worker_in_process: bool = Field(
         default=True, description="Run the task worker inside `flexbill serve` (the embedded default)."
     )

@@ -25,6 +25,10 @@ When a limit is used up and nothing says when it resets (no 429 seen yet), one c
 no other is in flight: its 429 tells the reset time, and the calls after it wait for exactly that. So a long sync
 receives its first 429 and no other, while using every call of every window.
 
+An API that tells nothing of its limits until it refuses (QuickBooks: no remaining counts, no ``Retry-After``) is
+kept within them by :class:`CountingLimiter` instead, which counts the process's own calls per organisation in
+sliding windows (:class:`CountedLimits`).
+
 Time comes from an injected ``clock`` (seconds, monotonic), so tests move it by hand.
 """
 
@@ -340,3 +344,122 @@ def forget_shared_limiters() -> None:
     same id, so what one test's sandbox taught the limiter must not carry over to the next."""
     with _shared_lock:
         _shared.clear()
+        _shared_counting.clear()
+
+
+# --- limits a client must count itself ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``calls`` calls in any ``seconds`` (a sliding window); ``batch_only`` counts batch calls alone."""
+
+    calls: int
+    seconds: float
+    batch_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.calls < 1 or self.seconds <= 0:
+            raise ValueError("a window must allow at least one call and last some time")
+
+
+@dataclass(frozen=True, slots=True)
+class CountedLimits:
+    """Limits of an API that says nothing about them until it refuses (QuickBooks: no remaining-count headers and
+    no ``Retry-After``), so the client counts its own calls against every window."""
+
+    windows: tuple[Window, ...]
+    concurrent: int | None = None
+    busy_wait: float = 1.0  # seconds to wait for a call in flight to come back
+    refused_wait: float = 60.0  # seconds to wait after the server refused a call for rate
+
+
+QUICKBOOKS_LIMITS = CountedLimits(
+    windows=(Window(500, 60.0), Window(10, 1.0), Window(40, 60.0, batch_only=True)),
+    concurrent=10,
+)
+
+
+@dataclass
+class _Counted:
+    sent: list[tuple[float, bool]] = field(default_factory=list)  # (when, a batch call) of the recent calls
+    in_flight: set[int] = field(default_factory=set)
+    blocked_until: float = -math.inf
+
+
+class CountingLimiter:
+    """Per-organisation limits counted by the client in sliding windows, shared by the sessions of a process
+    (thread-safe). A call counts from the moment it is let through, whatever its answer; the server's refusal for
+    rate blocks the organisation for ``CountedLimits.refused_wait``. Never sleeps: :meth:`acquire` raises
+    :class:`~flexbill.accounting.ports.RateLimited` with the seconds until the call would fit.
+
+    Sending later than needed is the only error it can make: a call is let through only when every window, with
+    all calls sent in it so far, still has room for it.
+    """
+
+    def __init__(
+        self, limits: CountedLimits, clock: Clock = time.monotonic, *, name: str = "the accounting system"
+    ) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._name = name
+        self._lock = threading.Lock()
+        self._states: dict[str, _Counted] = {}
+        self._seq = 0
+        self._longest = max((window.seconds for window in limits.windows), default=0.0)
+
+    def acquire(self, key: str, *, batch: bool = False) -> Permit:
+        """Leave to send one call (a batch call when ``batch``) for organisation ``key``."""
+        with self._lock:
+            now = self._clock()
+            state = self._states.setdefault(key, _Counted())
+            state.sent = [(sent_at, was_batch) for sent_at, was_batch in state.sent if sent_at > now - self._longest]
+            if now < state.blocked_until:
+                raise self._limited(key, "it refused a call for rate", state.blocked_until - now)
+            limits = self.limits
+            if limits.concurrent is not None and len(state.in_flight) >= limits.concurrent:
+                raise self._limited(key, f"{limits.concurrent} calls are in flight", limits.busy_wait)
+            for window in limits.windows:
+                if window.batch_only and not batch:
+                    continue
+                counted = [
+                    sent_at
+                    for sent_at, was_batch in state.sent
+                    if sent_at > now - window.seconds and (was_batch or not window.batch_only)
+                ]
+                if len(counted) >= window.calls:
+                    # The call fits once the oldest calls that fill the window have left it.
+                    frees_at = sorted(counted)[len(counted) - window.calls] + window.seconds
+                    kind = "batch calls" if window.batch_only else "calls"
+                    raise self._limited(key, f"{window.calls} {kind} in {window.seconds:g} s are used", frees_at - now)
+            self._seq += 1
+            permit = Permit(key, self._seq, now)
+            state.sent.append((now, batch))
+            state.in_flight.add(permit.seq)
+            return permit
+
+    def release(self, permit: Permit, observation: Observation | None = None) -> None:
+        """Hand back a permit; an observation with ``limited`` (the server refused for rate) blocks the
+        organisation for its ``retry_after``, or ``CountedLimits.refused_wait`` when the server did not say."""
+        with self._lock:
+            state = self._states.setdefault(permit.key, _Counted())
+            state.in_flight.discard(permit.seq)
+            if observation is not None and observation.limited:
+                wait = observation.retry_after if observation.retry_after is not None else self.limits.refused_wait
+                state.blocked_until = max(state.blocked_until, self._clock() + wait)
+
+    def _limited(self, key: str, reason: str, wait: float) -> RateLimited:
+        wait = max(wait, 0.0)
+        return RateLimited(f"{self._name} organisation {key}: {reason}; try again in {wait:.1f} s", wait)
+
+
+_shared_counting: dict[tuple[str, CountedLimits], CountingLimiter] = {}
+
+
+def shared_counting_limiter(name: str, limits: CountedLimits) -> CountingLimiter:
+    """The process's one counting limiter for ``name`` (a vendor) with these limits, made on first use."""
+    with _shared_lock:
+        limiter = _shared_counting.get((name, limits))
+        if limiter is None:
+            limiter = _shared_counting[(name, limits)] = CountingLimiter(limits, name=name)
+        return limiter

@@ -14,9 +14,10 @@ ENTRY_POINT_GROUP = "flexbill.connectors"
 
 @lru_cache(maxsize=1)
 def connectors() -> dict[str, Connector]:
+    from flexbill.accounting.connectors.quickbooks.client import QuickBooksConnector
     from flexbill.accounting.connectors.xero.client import XeroConnector
 
-    found: dict[str, Connector] = {"xero": XeroConnector()}
+    found: dict[str, Connector] = {"xero": XeroConnector(), "quickbooks": QuickBooksConnector()}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         loaded = entry.load()
         connector = loaded() if isinstance(loaded, type) or not isinstance(loaded, Connector) else loaded

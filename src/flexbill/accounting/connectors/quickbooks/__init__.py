@@ -1,0 +1,1 @@
+"""The QuickBooks Online connector: ``mapping`` (pure, QuickBooks JSON <-> flexbill's values) and ``client`` (HTTP)."""
