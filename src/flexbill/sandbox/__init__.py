@@ -2,8 +2,8 @@
 
 They are part of the product: operators rehearse a month against them before going live, ``flexbill demo``
 runs on them, and the connectors' integration tests use them. One parent app mounts each sandbox under its
-own prefix (``/xero`` and ``/stripe``; QuickBooks beside them); see :mod:`flexbill.sandbox.xero` and
-:mod:`flexbill.sandbox.stripe`.
+own prefix (``/xero``, ``/stripe`` and ``/quickbooks``); see :mod:`flexbill.sandbox.xero`,
+:mod:`flexbill.sandbox.stripe` and :mod:`flexbill.sandbox.quickbooks`.
 """
 
 from flexbill.sandbox.app import create_sandbox_app

@@ -1,4 +1,4 @@
-"""``flexbill sandbox ...``: run the local stand-ins of Xero and Stripe (and, later, QuickBooks)."""
+"""``flexbill sandbox ...``: run the local stand-ins of Xero, Stripe and QuickBooks Online."""
 
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ def serve(
     webhook_key: Annotated[str | None, typer.Option(help="The key that signs the webhooks.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Serve the Xero sandbox at http://HOST:PORT/xero (API base /xero/api.xro/2.0) and the Stripe sandbox at
-    http://HOST:PORT/stripe until interrupted."""
+    """Serve the Xero sandbox at http://HOST:PORT/xero (API base /xero/api.xro/2.0), the Stripe sandbox at
+    http://HOST:PORT/stripe and the QuickBooks Online sandbox at http://HOST:PORT/quickbooks until interrupted."""
     from flexbill.sandbox.clock import SandboxClock
+    from flexbill.sandbox.quickbooks.demo import REALM_ID
     from flexbill.sandbox.server import serve as run
 
     if (webhook_url is None) != (webhook_key is None):
@@ -40,6 +41,10 @@ def serve(
     clock = SandboxClock(start=began, time_scale=time_scale)
     typer.echo(f"Xero sandbox: http://{host}:{port}/xero/api.xro/2.0 (control and docs: /xero/_sandbox/docs)")
     typer.echo(f"Stripe sandbox: http://{host}:{port}/stripe (API /stripe/v1; control and docs: /stripe/_sandbox/docs)")
+    typer.echo(
+        f"QuickBooks sandbox: http://{host}:{port}/quickbooks (API /quickbooks/v3/company/{REALM_ID}; OAuth "
+        "discovery /quickbooks/.well-known/openid_configuration; control and docs: /quickbooks/_sandbox/docs)"
+    )
     run(host, port, clock=clock, webhook_url=webhook_url, webhook_key=webhook_key, log_level=log_level)
 
 

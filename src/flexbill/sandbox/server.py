@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flexbill.sandbox.app import create_sandbox_app
 from flexbill.sandbox.connection import RAW_SEND_KEY
+from flexbill.sandbox.quickbooks import QuickBooksSandbox
 from flexbill.sandbox.stripe import StripeSandbox
 from flexbill.sandbox.xero import XeroSandbox
 
@@ -78,6 +79,17 @@ class RunningSandbox:
         """The Stripe API base address, to use instead of ``https://api.stripe.com`` (paths start ``/v1``)."""
         return f"{self.base_url}/stripe"
 
+    @property
+    def quickbooks(self) -> QuickBooksSandbox:
+        sandbox: QuickBooksSandbox = self.app.state.quickbooks
+        return sandbox
+
+    @property
+    def quickbooks_url(self) -> str:
+        """The root of the QuickBooks sandbox: the API is ``{quickbooks_url}/v3/company/{realmId}``, the OAuth
+        discovery document ``{quickbooks_url}/.well-known/openid_configuration``."""
+        return f"{self.base_url}/quickbooks"
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
@@ -110,6 +122,7 @@ def start_sandbox(
     running = RunningSandbox(app, host, actual_port, server, thread)
     running.xero.public_url = running.xero_url
     running.stripe.public_url = running.stripe_url
+    running.quickbooks.public_url = running.quickbooks_url
     return running
 
 
@@ -136,4 +149,5 @@ def serve(
     shown = public_host or ("127.0.0.1" if host in ("0.0.0.0", "::") else host)
     app.state.xero.public_url = f"http://{shown}:{port}/xero"
     app.state.stripe.public_url = f"http://{shown}:{port}/stripe"
+    app.state.quickbooks.public_url = f"http://{shown}:{port}/quickbooks"
     uvicorn.run(_KeepServerSend(app), host=host, port=port, log_level=log_level, access_log=log_level == "debug")

@@ -21,16 +21,17 @@ Kinds:
 
 Path patterns are shell-style globs matched without regard to case against the path after ``/xero``,
 e.g. ``/api.xro/2.0/Invoices``, ``/api.xro/2.0/Invoices*`` or ``*/Payments/*``; the default ``*`` matches all.
-``count`` is how many calls the fault applies to (default 1); ``null`` keeps it until it is cleared.
+``count`` is how many calls the fault applies to (default 1); ``null`` keeps it until it is cleared. The
+matching and counting are shared with the other sandboxes (:mod:`flexbill.sandbox.faults`).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
+
+from flexbill.sandbox.faults import FaultBook, FaultRule
 
 FaultKind = Literal["rate_limit", "server_error", "latency", "lose_response", "drop_webhooks"]
 LoseMode = Literal["disconnect", "gateway_timeout"]
@@ -38,33 +39,17 @@ FAULT_KINDS: tuple[FaultKind, ...] = ("rate_limit", "server_error", "latency", "
 
 
 @dataclass
-class Fault:
-    fault_id: str
-    kind: FaultKind
-    method: str = "*"
-    path: str = "*"
-    count: int | None = 1
+class Fault(FaultRule):
     seconds: float = 0.0
     status: int = 500
     problem: str = "minute"
     retry_after: int = 1
     mode: LoseMode = "disconnect"
-    fired: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and fnmatch.fnmatchcase(
-            path.lower(), self.path.lower()
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
-class FaultInjector:
+class FaultInjector(FaultBook[Fault]):
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-        self.fired: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        super().__init__(FAULT_KINDS, not_for_calls=("drop_webhooks",))
 
     def add(
         self,
@@ -81,8 +66,7 @@ class FaultInjector:
     ) -> Fault:
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        if count is not None and count < 1:
-            raise ValueError("count must be 1 or more (or null for every call until cleared)")
+        self.check_count(count)
         if kind == "server_error" and not 500 <= status <= 599:
             raise ValueError("status must be a 5xx code")
         if kind == "rate_limit" and problem not in ("minute", "day", "concurrent", "appminute"):
@@ -99,39 +83,7 @@ class FaultInjector:
             retry_after=max(1, retry_after),
             mode=mode,
         )
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first fault that applies to this call, used up once (and forgotten when its count is spent)."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind != "drop_webhooks" and fault.matches(method, path):
-                    self._fire(fault)
-                    return fault
-        return None
+        return self.register(fault)
 
     def take_webhook_drop(self) -> bool:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind == "drop_webhooks":
-                    self._fire(fault)
-                    return True
-        return False
-
-    def _fire(self, fault: Fault) -> None:
-        fault.fired += 1
-        self.fired[fault.kind] += 1
-        if fault.count is not None:
-            fault.count -= 1
-            if fault.count <= 0:
-                self._faults.remove(fault)
-
-    def pending(self) -> list[dict[str, object]]:
-        with self._lock:
-            return [fault.as_dict() for fault in self._faults]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        return self.take_kind("drop_webhooks")

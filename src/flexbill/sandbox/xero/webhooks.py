@@ -9,26 +9,27 @@ arrived. A payload may hold events of several categories, as Xero's one webhook 
 
 The intent-to-receive check sends empty payloads, some signed with the key and some not, and records whether
 the receiver answered 200 to the former and 401 to the latter, as Xero does before it enables a webhook.
+
+The queue, batching, retries and delivery log are shared with the other sandboxes
+(:mod:`flexbill.sandbox.webhooks`); this module adds Xero's payload, signature and intent-to-receive check.
 """
 
 from __future__ import annotations
 
 import base64
-import collections
 import hashlib
 import hmac
 import json
 import secrets
 import string
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from flexbill.sandbox.clock import SandboxClock
+from flexbill.sandbox.webhooks import QueuedEvent, WebhookQueue
 from flexbill.sandbox.xero.wire import event_date
 
 RESOURCES = {"CONTACT": "Contacts", "INVOICE": "Invoices", "CREDITNOTE": "CreditNotes"}
@@ -47,14 +48,9 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
-@dataclass
-class _Event:
-    sequence: int
-    body: dict[str, Any]
-    noted_at: float  # real monotonic time, for the batching window
+class WebhookDispatcher(WebhookQueue):
+    thread_name = "xero-sandbox-webhooks"
 
-
-class WebhookDispatcher:
     def __init__(
         self,
         *,
@@ -67,50 +63,22 @@ class WebhookDispatcher:
         timeout: float = 5.0,
         max_batch: int = 100,
     ) -> None:
-        self._clock = clock
+        super().__init__(
+            clock=clock,
+            should_drop=should_drop,
+            batch_seconds=batch_seconds,
+            retry_delays=retry_delays,
+            timeout=timeout,
+            max_batch=max_batch,
+        )
         self._tenant_id = tenant_id
         self._resource_base = resource_base
-        self._should_drop = should_drop
-        self.batch_seconds = batch_seconds
-        self.retry_delays = tuple(retry_delays)
-        self.timeout = timeout
-        self.max_batch = max_batch
-        self._cond = threading.Condition()
-        self._pending: list[_Event] = []
-        self._sequence = 0
-        self._busy = False
-        self._stopped = False
-        self._thread: threading.Thread | None = None
-        self.url: str | None = None
-        self.key: str | None = None
-        self.deliveries: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
-        self.counts = {"events": 0, "dropped": 0, "delivered": 0, "failed": 0, "attempts": 0}
         self.intent: dict[str, Any] | None = None
 
-    # -- configuration -----------------------------------------------------------------------------------------
-
     def configure(self, url: str | None, key: str | None) -> None:
-        with self._cond:
-            changed = url != self.url
-            self.url = url or None
-            self.key = key or None
-            if changed:
-                self.intent = None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.url and self.key)
-
-    def reset(self) -> None:
-        """Forget pending events and history (the configuration stays)."""
-        with self._cond:
-            self._pending.clear()
-            self._sequence = 0
-            self.deliveries.clear()
-            self.counts = dict.fromkeys(self.counts, 0)
-            self._cond.notify_all()
-
-    # -- events ------------------------------------------------------------------------------------------------
+        if url != self.url:
+            self.intent = None
+        super().configure(url, key)
 
     def emit(self, category: str, event_type: str, resource_id: str, data: dict[str, str] | None = None) -> None:
         """Note that a record changed; delivered in the next batch (or dropped by an injected fault)."""
@@ -127,67 +95,9 @@ class WebhookDispatcher:
         }
         if data is not None:
             event["data"] = dict(data)
-        with self._cond:
-            self._sequence = self._sequence % 2_147_483_647 + 1
-            self.counts["events"] += 1
-            if self._should_drop():
-                self.counts["dropped"] += 1
-                return
-            self._pending.append(_Event(self._sequence, event, time.monotonic()))
-            self._start_locked()
-            self._cond.notify_all()
+        self.enqueue(event)
 
-    def _start_locked(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stopped = False
-            self._thread = threading.Thread(target=self._run, name="xero-sandbox-webhooks", daemon=True)
-            self._thread.start()
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every noted event is delivered or given up (tests and the demo use it)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
-
-    def close(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=self.timeout + 1)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout) as client:
-            while True:
-                with self._cond:
-                    while not self._pending and not self._stopped:
-                        self._cond.wait()
-                    if self._stopped:
-                        return
-                    ready_at = self._pending[0].noted_at + self.batch_seconds
-                    while not self._stopped and time.monotonic() < ready_at:
-                        self._cond.wait(ready_at - time.monotonic())
-                    if self._stopped:
-                        return
-                    batch = self._pending[: self.max_batch]
-                    del self._pending[: len(batch)]
-                    url, key = self.url, self.key
-                    self._busy = bool(batch)
-                try:
-                    if batch and url and key:
-                        self._deliver(client, url, key, batch)
-                finally:
-                    with self._cond:
-                        self._busy = False
-                        self._cond.notify_all()
-
-    def _deliver(self, client: httpx.Client, url: str, key: str, batch: list[_Event]) -> None:
+    def encode_batch(self, batch: list[QueuedEvent], key: str) -> tuple[bytes, dict[str, str]]:
         payload = {
             "events": [event.body for event in batch],
             "firstEventSequence": batch[0].sequence,
@@ -195,36 +105,10 @@ class WebhookDispatcher:
             "entropy": entropy(),
         }
         body = encode(payload)
-        headers = {"Content-Type": "application/json", "x-xero-signature": sign(body, key)}
-        record: dict[str, Any] = {
-            "first_sequence": batch[0].sequence,
-            "last_sequence": batch[-1].sequence,
-            "events": len(batch),
-            "attempts": 0,
-        }
-        outcome = ""
-        for attempt in range(len(self.retry_delays) + 1):
-            if attempt:
-                with self._cond:
-                    if self._cond.wait_for(lambda: self._stopped, timeout=self.retry_delays[attempt - 1]):
-                        break
-            record["attempts"] = attempt + 1
-            with self._cond:
-                self.counts["attempts"] += 1
-            try:
-                response = client.post(url, content=body, headers=headers)
-                outcome = str(response.status_code)
-                if response.status_code == 200:
-                    break
-            except httpx.HTTPError as error:
-                outcome = f"{type(error).__name__}: {error}"
-        delivered = outcome == "200"
-        record["status"] = "delivered" if delivered else "failed"
-        record["last_response"] = outcome
-        record["at"] = event_date(self._clock.now())
-        with self._cond:
-            self.counts["delivered" if delivered else "failed"] += len(batch)
-            self.deliveries.append(record)
+        return body, {"Content-Type": "application/json", "x-xero-signature": sign(body, key)}
+
+    def delivered_at(self) -> str:
+        return event_date(self._clock.now())
 
     # -- intent to receive -------------------------------------------------------------------------------------
 
@@ -266,14 +150,5 @@ class WebhookDispatcher:
 
     def status(self) -> dict[str, Any]:
         with self._cond:
-            return {
-                "url": self.url,
-                "configured": self.enabled,
-                "pending": len(self._pending),
-                "last_sequence": self._sequence,
-                "counts": dict(self.counts),
-                "deliveries": list(self.deliveries)[-50:],
-                "intent_to_receive": self.intent,
-                "batch_seconds": self.batch_seconds,
-                "retry_delays": list(self.retry_delays),
-            }
+            intent = self.intent
+        return {**super().status(), "intent_to_receive": intent}

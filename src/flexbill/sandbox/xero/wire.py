@@ -27,6 +27,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from flexbill.sandbox.jsonwire import dumps as dumps
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
 CENT = Decimal("0.01")
@@ -34,50 +36,6 @@ FOUR_PLACES = Decimal("0.0001")
 SIX_PLACES = Decimal("0.000001")
 
 Json = Any  # what json.loads returns (with decimals for numbers): dict, list, str, Decimal, int, bool or None
-
-
-def _write(value: object, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(json.encoder.encode_basestring(value))
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, Decimal):
-        out.append(format(value, "f"))
-    elif isinstance(value, Mapping):
-        out.append("{")
-        first = True
-        for key, item in value.items():
-            if not first:
-                out.append(",")
-            first = False
-            out.append(json.encoder.encode_basestring(str(key)))
-            out.append(":")
-            _write(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _write(item, out)
-        out.append("]")
-    elif isinstance(value, uuid.UUID):
-        out.append(f'"{value}"')
-    else:
-        raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def dumps(value: object) -> bytes:
-    """JSON text with decimals written exactly (``Decimal('1.50')`` -> ``1.50``), never through a float."""
-    out: list[str] = []
-    _write(value, out)
-    return "".join(out).encode("utf-8")
 
 
 def loads(body: bytes) -> Json:
