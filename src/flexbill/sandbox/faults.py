@@ -1,10 +1,11 @@
 """The bookkeeping of injected faults, shared by the sandboxes: which calls a fault applies to and how often.
 
 A fault matches calls by method and by path: a shell-style glob matched without regard to case against the
-path inside the sandbox (after its mount point), ``*`` for all. ``count`` is how many calls it applies to
-(default 1); ``None`` keeps it until it is cleared. What a fault *does* is each sandbox's own business (its
-gateway reads the fault's kind and fields); kinds that are not about calls (e.g. dropping webhooks) are taken
-with :meth:`FaultBook.take_kind` and never match a call.
+path inside the sandbox (after its mount point), ``*`` for all; and, when it names an ``entity``, only calls
+about that entity (what a sandbox tells it of a call: a QuickBooks batch carries several kinds of record under
+one path). ``count`` is how many calls it applies to (default 1); ``None`` keeps it until it is cleared. What a
+fault *does* is each sandbox's own business (its gateway reads the fault's kind and fields); kinds that are not
+about calls (e.g. dropping webhooks) are taken with :meth:`FaultBook.take_kind` and never match a call.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ class FaultRule:
     path: str = "*"
     count: int | None = 1
     fired: int = 0
+    entity: str | None = None  # only calls about this kind of record (None: any)
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and fnmatch.fnmatchcase(
-            path.lower(), self.path.lower()
+    def matches(self, method: str, path: str, entities: frozenset[str] = frozenset()) -> bool:
+        return (
+            (self.method == "*" or self.method.upper() == method.upper())
+            and fnmatch.fnmatchcase(path.lower(), self.path.lower())
+            and (self.entity is None or self.entity.lower() in entities)
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -60,11 +64,12 @@ class FaultBook(Generic[F]):
             self._faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> F | None:
-        """The first fault that applies to this call, used up once (and forgotten when its count is spent)."""
+    def take(self, method: str, path: str, entities: frozenset[str] = frozenset()) -> F | None:
+        """The first fault that applies to this call, used up once (and forgotten when its count is spent).
+        ``entities`` are the kinds of record the call is about, in lower case."""
         with self._lock:
             for fault in self._faults:
-                if fault.kind not in self._not_for_calls and fault.matches(method, path):
+                if fault.kind not in self._not_for_calls and fault.matches(method, path, entities):
                     self._fire(fault)
                     return fault
         return None

@@ -89,3 +89,22 @@ def test_faults_can_be_cleared_and_last_until_cleared(qbo: QuickBooks) -> None:
     assert qbo.get(f"customer/{customer['Id']}").status_code == 200
     assert qbo.control("DELETE", "faults").json()["pending"] == []
     assert qbo.get("invoice/1").status_code == 400
+
+
+def test_a_fault_can_name_the_entity_a_batch_or_a_query_is_about(qbo: QuickBooks) -> None:
+    """Every create of a client that batches goes to one path: the entity tells a batch of invoices from one of
+    customers, and a query of invoices from one of tax codes."""
+    added = qbo.control("POST", "faults", {"kind": "server_error", "path": "*/batch", "entity": "Invoice"})
+    assert added.status_code == 201, added.text
+    qbo.control("POST", "faults", {"kind": "server_error", "method": "GET", "path": "*/query", "entity": "invoice"})
+    customers = {"BatchItemRequest": [{"bId": "1", "operation": "create", "Customer": {"DisplayName": "Acme Ltd"}}]}
+    assert qbo.post("batch", customers).status_code == 200
+    assert qbo.query("select * from TaxCode").status_code == 200
+    assert qbo.query("select * from Invoice where Id in ('1')").status_code == 500
+    customer_id = qbo.query("select * from Customer").json()["QueryResponse"]["Customer"][0]["Id"]
+    line = {"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "2"}}}
+    invoice = {"CustomerRef": {"value": customer_id}, "Line": [line]}
+    invoices = {"BatchItemRequest": [{"bId": "1", "operation": "create", "Invoice": invoice}]}
+    assert qbo.post("batch", invoices).status_code == 500
+    assert qbo.post("batch", invoices).status_code == 200
+    assert qbo.control("GET", "faults").json()["pending"] == []

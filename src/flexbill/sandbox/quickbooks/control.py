@@ -71,6 +71,7 @@ class FaultRequest(_Body):
     seconds: float = Field(default=0.0, ge=0, le=600)
     xml: bool = False
     mode: LoseMode = "disconnect"
+    entity: str | None = Field(default=None, description="Only calls about this entity, e.g. Invoice (batches too).")
 
 
 class PayRequest(_Body):

@@ -22,7 +22,9 @@ Kinds:
 
 Path patterns are shell-style globs matched without regard to case against the path after ``/quickbooks``,
 e.g. ``/v3/company/*/invoice`` or ``*/batch``; the default ``*`` matches all (control endpoints are never
-faulted). Matching and counting are shared with the other sandboxes (:mod:`flexbill.sandbox.faults`).
+faulted). ``entity`` (e.g. ``"Invoice"``) narrows a fault to calls about that entity: its path (``/invoice``),
+a query's ``FROM``, or a batch carrying one of it. Matching and counting are shared with the other sandboxes
+(:mod:`flexbill.sandbox.faults`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class FaultInjector(FaultBook[Fault]):
         seconds: float = 0.0,
         xml: bool = False,
         mode: LoseMode = "disconnect",
+        entity: str | None = None,
     ) -> Fault:
         chosen_status = status if status is not None else (500 if kind == "server_error" else 400)
         if kind == "server_error" and not 500 <= chosen_status <= 599:
@@ -86,6 +89,7 @@ class FaultInjector(FaultBook[Fault]):
             seconds=max(0.0, seconds),
             xml=xml,
             mode=mode,
+            entity=entity or None,
         )
         return self.register(fault)
 

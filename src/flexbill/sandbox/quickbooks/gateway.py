@@ -19,6 +19,7 @@ It is plain ASGI rather than a FastAPI middleware because it must hold a throttl
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import MutableMapping
 from typing import Any
@@ -94,6 +95,34 @@ async def respond(
     await send({"type": "http.response.body", "body": payload})
 
 
+_FROM = re.compile(r"\bfrom\s+(\w+)", re.IGNORECASE)
+
+
+def entities_of(path: str, query: str | None, body: bytes) -> frozenset[str]:
+    """The kinds of record a call is about, in lower case, for faults that name one: the entity of its path
+    (``/invoice/130`` is about invoices), the ``FROM`` of a query (in the URL or the body), and every entity a batch
+    carries or queries."""
+    match = _API_PATH.match(path)
+    first = ((match.group("rest") if match else None) or "/").strip("/").split("/")[0].lower()
+    found: set[str] = set()
+    if first not in ("query", "batch", "cdc", ""):
+        found.add(first)
+    texts = [query or ""]
+    if first == "query":
+        texts.append(body.decode("utf-8", "replace"))
+    if first == "batch":
+        try:
+            items = json.loads(body or b"{}").get("BatchItemRequest") or []
+        except (ValueError, AttributeError):
+            items = []
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                found.update(key.lower() for key in item if key not in ("bId", "operation", "optionsData", "Query"))
+                texts.append(str(item.get("Query") or ""))
+    found.update(name.lower() for text in texts for name in _FROM.findall(text))
+    return frozenset(found)
+
+
 def _replaying(body: bytes, receive: Receive) -> Receive:
     sent = False
 
@@ -139,7 +168,12 @@ class Gateway:
         method: str = scope["method"]
         sandbox.stats.call(endpoint_name(method, path))
         observed = self._observe(send)
-        fault = sandbox.faults.take(method, path)
+        entities: frozenset[str] = frozenset()
+        if is_api:
+            body = await read_body(receive)
+            receive = _replaying(body, receive)
+            entities = entities_of(path, _query_param(scope, "query"), body)
+        fault = sandbox.faults.take(method, path, entities)
         lost: Fault | None = None
         delay = 0.0
         if fault is not None:
