@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from flexbill.accounting.connectors.quickbooks.client import QuickBooksSession
 from flexbill.accounting.connectors.xero.client import XeroSession
 from flexbill.accounting.ports import ConnectorSession
 from flexbill.sandbox.server import RunningSandbox
@@ -64,6 +65,7 @@ class Books(Protocol):
     session_class: type[ConnectorSession]  # the connector's session, for tests that step into a call
     paid_status: str  # the system's own word for a paid invoice (``remote_status`` in the API)
     voided_status: str
+    keeps_tax_numbers: bool  # whether a customer's tax number is sent (QuickBooks masks it when read: it is not)
 
     @property
     def root(self) -> str:
@@ -132,6 +134,7 @@ class XeroBooks:
     session_class: type[ConnectorSession] = XeroSession
     paid_status = "PAID"
     voided_status = "VOIDED"
+    keeps_tax_numbers = True
     _paths: ClassVar[dict[Call, tuple[str, str]]] = {
         Call.CREATE_CONTACTS: ("PUT", "/api.xro/2.0/Contacts"),
         Call.CREATE_INVOICES: ("PUT", "/api.xro/2.0/Invoices"),
@@ -220,3 +223,141 @@ class XeroBooks:
     def forged_webhook(self) -> tuple[bytes, dict[str, str]]:
         body = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"x"}'
         return body, {"x-xero-signature": "bm90IHRoZSBzaWduYXR1cmU="}
+
+
+QUICKBOOKS_CODES: dict[str, object] = {
+    # The demo company's products and services (which carry the income accounts), VAT codes and bank account.
+    "accounts": {"200-LON": "2", "210-LON": "3"},  # Memberships; Meeting rooms and extras
+    "tax_rates": {"VAT20-LON": "2", "ZERO-LON": "4"},  # 20.0% S; 0.0% Z
+    "payment_account": "35",
+}
+
+
+class QuickBooksBooks:
+    provider = "quickbooks"
+    session_class: type[ConnectorSession] = QuickBooksSession
+    paid_status = "Paid"
+    voided_status = "Voided"
+    keeps_tax_numbers = False
+    # Creates go in batches, so a fault names the entity the batch carries.
+    _calls: ClassVar[dict[Call, dict[str, str]]] = {
+        Call.CREATE_CONTACTS: {"method": "POST", "path": "*/batch", "entity": "Customer"},
+        Call.CREATE_INVOICES: {"method": "POST", "path": "*/batch", "entity": "Invoice"},
+        Call.READ_INVOICE: {"method": "GET", "path": "*/query", "entity": "Invoice"},
+        Call.CHANGE_INVOICE: {"method": "POST", "path": "*/invoice"},
+        Call.CREATE_PAYMENTS: {"method": "POST", "path": "*/batch", "entity": "Payment"},
+        Call.CREATE_CREDIT_NOTES: {"method": "POST", "path": "*/batch", "entity": "CreditMemo"},
+        Call.ALLOCATE_CREDIT_NOTE: {"method": "POST", "path": "*/payment"},
+    }
+
+    def __init__(self, sandbox: RunningSandbox) -> None:
+        self.sandbox = sandbox
+
+    @property
+    def root(self) -> str:
+        return self.sandbox.quickbooks_url
+
+    def mappings(self) -> dict[str, object]:
+        return dict(QUICKBOOKS_CODES)
+
+    def first_numbers(self, count: int) -> list[str]:
+        return [str(n) for n in range(1001, 1001 + count)]
+
+    def counts(self) -> dict[str, int]:
+        company = self.sandbox.quickbooks.company
+        payments = company.all("Payment")
+        return {
+            # The demo company's own customers are not ours: count those flexbill made (they carry our id).
+            "contacts": sum(1 for c in company.all("Customer") if "flexbill customer" in (c.get("Notes") or "")),
+            "invoices": sum(1 for i in company.all("Invoice") if _ours(i)),
+            # Money received: payments that move money (a credit memo applied is a payment of no money).
+            "payments": sum(1 for p in payments if Decimal(str(p["TotalAmt"])) > 0 and _ours(p, "payment")),
+            "credit_notes": len(company.all("CreditMemo")),
+        }
+
+    def invoices(self) -> list[BookInvoice]:
+        company = self.sandbox.quickbooks.company
+        credit_memos = {c["Id"] for c in company.all("CreditMemo")}
+        paid: dict[str, Decimal] = {}
+        credited: dict[str, Decimal] = {}
+        for payment in company.all("Payment"):
+            lines = payment.get("Line") or []
+            for line in lines:
+                for link in line.get("LinkedTxn") or []:
+                    if link["TxnType"] != "Invoice":
+                        continue
+                    applies_credit = any(
+                        other_link["TxnType"] == "CreditMemo" and other_link["TxnId"] in credit_memos
+                        for other in lines
+                        for other_link in other.get("LinkedTxn") or []
+                    )
+                    into = credited if applies_credit else paid
+                    into[link["TxnId"]] = into.get(link["TxnId"], Decimal(0)) + Decimal(str(line["Amount"]))
+        return [
+            BookInvoice(
+                invoice["Id"],
+                invoice.get("DocNumber"),
+                Decimal(str(invoice["TotalAmt"])),
+                paid.get(invoice["Id"], Decimal(0)),
+                credited.get(invoice["Id"], Decimal(0)),
+                (invoice.get("PrivateNote") or "").startswith("Voided"),
+            )
+            for invoice in company.all("Invoice")
+            if _ours(invoice)
+        ]
+
+    def contacts(self) -> list[BookContact]:
+        return [
+            BookContact(
+                customer["Id"],
+                customer["DisplayName"],
+                (customer.get("Notes") or "").removeprefix("flexbill customer ").strip() or None,
+                None,
+                (customer.get("BillAddr") or {}).get("City"),
+            )
+            for customer in self.sandbox.quickbooks.company.all("Customer")
+        ]
+
+    def pay(self, external_id: str, **body: object) -> httpx.Response:
+        return httpx.post(f"{self.root}/_sandbox/invoices/{external_id}/pay", json=body)
+
+    def fault(self, kind: FaultKind, call: Call, count: int | None = 1, **extra: object) -> None:
+        fields: dict[str, object] = dict(self._calls[call])
+        if kind is FaultKind.GATEWAY_TIMEOUT:
+            fields["kind"], fields["mode"] = "lose_response", "gateway_timeout"
+        elif kind is FaultKind.RATE_LIMIT:
+            fields["kind"] = "throttle"
+        else:
+            fields["kind"] = kind.value
+        _ok(httpx.post(f"{self.root}/_sandbox/faults", json={**fields, "count": count, **extra}))
+
+    def clear_faults(self) -> None:
+        _ok(httpx.delete(f"{self.root}/_sandbox/faults"))
+
+    def faults(self) -> dict[str, Any]:
+        faults: dict[str, Any] = _ok(httpx.get(f"{self.root}/_sandbox/state")).json()["faults"]
+        return faults
+
+    def revoke_all(self) -> None:
+        _ok(httpx.post(f"{self.root}/_sandbox/tokens/revoke-all"))
+
+    def add_foreign_contact(self, name: str) -> None:
+        tokens = _ok(httpx.post(f"{self.root}/_sandbox/tokens")).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json"}
+        url = f"{self.root}/v3/company/{tokens['realm_id']}/customer"
+        _ok(httpx.post(url, json={"DisplayName": name}, headers=headers))
+
+    def receive_webhooks(self, url: str, key: str) -> None:
+        _ok(httpx.put(f"{self.root}/_sandbox/webhooks", json={"url": url, "verifier_token": key}))
+
+    def flush_webhooks(self) -> None:
+        _ok(httpx.post(f"{self.root}/_sandbox/webhooks/flush"))
+
+    def forged_webhook(self) -> tuple[bytes, dict[str, str]]:
+        body = b'[{"specversion":"1.0","id":"x","type":"qbo.invoice.updated.v1","intuitentityid":"1"}]'
+        return body, {"intuit-signature": "bm90IHRoZSBzaWduYXR1cmU="}
+
+
+def _ours(record: dict[str, Any], kind: str = "invoice") -> bool:
+    """A record flexbill made keeps our id in its private note (a voided one after QuickBooks' "Voided - ")."""
+    return f"flexbill {kind} " in (record.get("PrivateNote") or "")

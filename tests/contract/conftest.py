@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from flexbill.sandbox.server import RunningSandbox
-from tests.contract.books import Books, XeroBooks
+from tests.contract.books import Books, QuickBooksBooks, XeroBooks
 from tests.integration.conftest import api_key, auto_sync, cat, client, mail, sandbox
 
 __all__ = ["api_key", "auto_sync", "cat", "client", "mail", "sandbox"]  # the integration suite's fixtures
 
-PROVIDERS = {"xero": XeroBooks}
+PROVIDERS = {"xero": XeroBooks, "quickbooks": QuickBooksBooks}
 
 
 @pytest.fixture(params=sorted(PROVIDERS))

@@ -412,7 +412,8 @@ def test_contacts_are_never_duplicated_and_follow_the_customer(
     assert changed.json()["accounting"]["status"] == "pending"
     drain(ctx)
     ours = next(c for c in books.contacts() if c.our_id == invoice["customer_id"])
-    assert (ours.tax_number, ours.city) == ("GB1", "Leeds")
+    assert ours.city == "Leeds"
+    assert ours.tax_number == ("GB1" if books.keeps_tax_numbers else None)
     log = client.get("/api/v1/accounting/log", params={"kind": "customer", "record_id": invoice["customer_id"]})
     assert [entry["action"] for entry in log.json()] == ["update", "create"]
     invoice_log = client.get("/api/v1/accounting/log", params={"record_id": str(invoice_id)}).json()

@@ -346,8 +346,10 @@ def fetch_remote_lists(
     ctx: Context, connection_id: uuid.UUID, what: Literal["accounts", "tax-rates", "tracking-categories"]
 ) -> list[RemoteAccount] | list[RemoteTaxRate] | list[RemoteTrackingCategory]:
     """The organisation's own lists, read now: once more with a fresh token when the first is refused, and after
-    a short rate-limit wait (a person is waiting for them; a longer wait is reported instead)."""
-    refreshed = waited = False
+    short rate-limit waits (a person is waiting for them; waits longer in all than ``WAIT_FOR_LISTS_SECONDS``
+    are reported instead)."""
+    refreshed = False
+    waited = 0.0
     while True:
         target = session_target(ctx, connection_id, force_refresh=refreshed)
         with ctx.readers() as db:
@@ -364,10 +366,11 @@ def fetch_remote_lists(
                 raise
             refreshed = True
         except RateLimited as error:
-            if waited or error.retry_after > WAIT_FOR_LISTS_SECONDS:
+            pause = max(error.retry_after, 0.05)  # a wait rounded down to nothing still lets a slot come free
+            if waited + pause > WAIT_FOR_LISTS_SECONDS:
                 raise AccountingUnavailable(f"{provider} answered: {error.message}") from error
-            waited = True
-            time.sleep(error.retry_after)
+            waited += pause
+            time.sleep(pause)
         except ConnectorError as error:
             raise AccountingUnavailable(f"{provider} answered: {error.message}") from error
 

@@ -146,8 +146,15 @@ class QuickBooksConnector:
         page_size: int = PAGE_SIZE,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
-        self.limiter = limiter or shared_counting_limiter("QuickBooks", limits)
+        self._limits = limits
+        self._limiter = limiter
         self.page_size = page_size
+
+    @property
+    def limiter(self) -> CountingLimiter:
+        """The limiter given, or the process's shared one, looked up at each use (so that forgetting the shared
+        limiters reaches the connector the registry keeps)."""
+        return self._limiter or shared_counting_limiter("QuickBooks", self._limits)
 
     def oauth(self, client: OAuthClient, http: httpx.Client) -> QuickBooksOAuth:
         return QuickBooksOAuth(client, http, clock=self.clock)

@@ -123,8 +123,15 @@ class XeroConnector:
         page_size: int = PAGE_SIZE,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
-        self.limiter = limiter or shared_limiter("Xero", limits)
+        self._limits = limits
+        self._limiter = limiter
         self.page_size = page_size
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The limiter given, or the process's shared one, looked up at each use (so that forgetting the shared
+        limiters reaches the connector the registry keeps)."""
+        return self._limiter or shared_limiter("Xero", self._limits)
 
     def oauth(self, client: OAuthClient, http: httpx.Client) -> XeroOAuth:
         return XeroOAuth(client, http, clock=self.clock)
