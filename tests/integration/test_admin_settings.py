@@ -102,7 +102,7 @@ def test_the_billing_rules_page_shows_every_rule_and_saves_them_all(ctx: Context
     source = page.text
     assert 'name="billing_day" type="number" min="1" max="28" required value="1"' in source
     assert "you pick invoices to sync from the invoice list" in source
-    assert "each invoice goes to Xero when issued" in source
+    assert "each invoice goes to the accounting system (Xero or QuickBooks) when issued" in source
     assert 'value="off" checked' in source
 
     saved = submit(owner, "/admin/settings/billing", "/admin/settings/billing", BILLING_FORM)
@@ -457,6 +457,51 @@ def test_connecting_xero_from_the_console_and_mapping_codes_to_the_organisations
         row = db.get(AccountingConnectionRow, uuid.UUID(connection_id))
         assert row is not None
         assert row.mappings["accounts"]["200-LON"] == "200"
+
+
+def test_connecting_quickbooks_from_the_console_maps_products_and_deposit_accounts(
+    ctx: Context, sandbox: RunningSandbox, cat: Catalog
+) -> None:
+    """The form connects the system its link chose, with that system's sandbox suggested; QuickBooks' mapping page
+    offers its products and services for our revenue accounts and its bank accounts for payments."""
+    admin = signed_in_staff(ctx, Role.ADMIN)
+    page = admin.get("/admin/settings/integrations", params={"provider": "quickbooks"})
+    words = text_of(page.text)
+    assert "Connect QuickBooks Online" in words
+    assert "flexbill has no QuickBooks Online app credentials (FLEXBILL_QUICKBOOKS_CLIENT_ID" in words
+    assert '<input type="hidden" name="provider" value="quickbooks">' in page.text
+    assert "/quickbooks" in page.text.split('id="base_url"')[1].split(">")[0]  # the suggested sandbox address
+
+    started = submit(
+        admin,
+        "/admin/settings/integrations?provider=quickbooks",
+        "/admin/settings/integrations/connect",
+        {"provider": "quickbooks", "location_id": str(cat.location_id), "base_url": sandbox.quickbooks_url},
+    )
+    assert started.status_code == 303, started.text
+    consent = httpx.get(started.headers["location"], follow_redirects=False)
+    callback = httpx.URL(consent.headers["location"])
+    assert "realmId" in callback.params
+    done = admin.get(f"{callback.path}?{callback.query.decode()}")
+    assert "flexbill is connected to quickbooks organisation Demo Coworking Ltd" in done.text
+    connection_id = done.text.split("<a href='")[1].split("'")[0].rsplit("/", 1)[1]
+
+    mapping_page = admin.get(f"/admin/settings/integrations/{connection_id}/mappings")
+    accounts = mapping_page.text.split('name="accounts.200-LON"')[1].split("</select>")[0]
+    assert "Memberships" in accounts
+    assert "Business Bank Account" not in accounts
+    payments = mapping_page.text.split('name="payment_account"')[1].split("</select>")[0]
+    assert "Business Bank Account" in payments
+    assert "Memberships" not in payments
+    mappings = {"accounts.200-LON": "2", "accounts.210-LON": "3", "tax_rates.VAT20-LON": "2",
+                "tax_rates.ZERO-LON": "4", "payment_account": "35"}  # fmt: skip
+    saved = submit(admin, mapping_page.request.url.path, mapping_page.request.url.path, mappings)
+    assert saved.status_code == 303, saved.text
+    with ctx.readers() as db:
+        row = db.get(AccountingConnectionRow, uuid.UUID(connection_id))
+        assert row is not None
+        assert (row.provider, row.tenant_name) == ("quickbooks", "Demo Coworking Ltd")
+        assert row.mappings["account_names"] == {"2": "Memberships", "3": "Meeting rooms and extras"}
 
 
 def test_a_connection_serves_the_locations_chosen_and_reconnects(

@@ -49,14 +49,26 @@ CHANGE_LABELS = {"tenant_id": "Organisation", "location_ids": "Locations", "numb
 DEMO_SANDBOX_PORT_OFFSET = 1
 
 
-def _suggested_base_url(request: Request, db: Session) -> str:
-    """Where a new connection goes: the accounting system itself when flexbill has the app's credentials;
-    otherwise a local sandbox, the one the other connections use or else the demo's."""
+def _has_credentials(request: Request, provider: str) -> bool:
     settings = context_of(request).settings
-    if settings.xero_client_id and settings.xero_client_secret:
+    return bool(
+        getattr(settings, f"{provider}_client_id", None) and getattr(settings, f"{provider}_client_secret", None)
+    )
+
+
+def _suggested_base_url(request: Request, db: Session, provider: str) -> str:
+    """Where a new connection goes: the accounting system itself when flexbill has the app's credentials;
+    otherwise a local sandbox of that system, the one its other connections use or else the demo's (flexbill's
+    sandboxes serve each system under its own name)."""
+    if _has_credentials(request, provider):
         return ""
-    used = db.scalar(select(AccountingConnectionRow.base_url).where(AccountingConnectionRow.base_url.is_not(None)))
-    return used or f"http://{settings.host}:{settings.port + DEMO_SANDBOX_PORT_OFFSET}/xero"
+    used = db.scalar(
+        select(AccountingConnectionRow.base_url).where(
+            AccountingConnectionRow.base_url.is_not(None), AccountingConnectionRow.provider == provider
+        )
+    )
+    settings = context_of(request).settings
+    return used or f"http://{settings.host}:{settings.port + DEMO_SANDBOX_PORT_OFFSET}/{provider}"
 
 
 def _health(db: Session, row: AccountingConnectionRow) -> dict[str, Any]:
@@ -107,8 +119,14 @@ def _locations(db: Session) -> dict[uuid.UUID, LocationRow]:
 # --- the list, and connecting -------------------------------------------------------------------------------------
 
 
-def _integrations_page(request: Request, extra: dict[str, Any], status: int = 200) -> Response:
+def _integrations_page(
+    request: Request, extra: dict[str, Any], status: int = 200, *, provider: str | None = None
+) -> Response:
+    """The connections, and the form to connect one more to ``provider`` (chosen by a link, so that the form's
+    sandbox address suits it without a script)."""
     ctx = context_of(request)
+    known = connectors()
+    chosen = provider if provider in known else "xero"
     with ctx.readers() as db:
         locations = _locations(db)
         rows = db.scalars(select(AccountingConnectionRow).order_by(AccountingConnectionRow.created_at))
@@ -117,17 +135,18 @@ def _integrations_page(request: Request, extra: dict[str, Any], status: int = 20
             **base_context(current_staff(request)),
             "connections": connections,
             "all_locations": list(locations.values()),
-            "providers": sorted((c.key, c.display_name) for c in connectors().values()),
-            "has_credentials": bool(ctx.settings.xero_client_id and ctx.settings.xero_client_secret),
-            "values": {"location_id": "", "provider": "xero", "base_url": _suggested_base_url(request, db)},
+            "providers": sorted(((c.key, c.display_name) for c in known.values()), key=lambda p: p[0] != "xero"),
+            "provider_name": known[chosen].display_name,
+            "has_credentials": _has_credentials(request, chosen),
+            "values": {"location_id": "", "provider": chosen, "base_url": _suggested_base_url(request, db, chosen)},
             **extra,
         }
         return render(request, "admin/settings/integrations.html", context, status=status)
 
 
 @router.get("/settings/integrations")
-def integrations_page(request: Request) -> Response:
-    return _integrations_page(request, {})
+def integrations_page(request: Request, provider: str | None = None) -> Response:
+    return _integrations_page(request, {}, provider=provider)
 
 
 @router.post("/settings/integrations/connect", dependencies=[Depends(check_csrf)])
@@ -146,7 +165,8 @@ def connect(
         with writing(request) as db:
             _, authorize_url = accounting.create_connection(db, ctx.settings, command, callback_url(request, ctx))
     except FlexbillError as error:
-        return _integrations_page(request, {"values": values, **form_error(error, CONNECT_LABELS)}, error.status_code)
+        problem = {"values": values, **form_error(error, CONNECT_LABELS)}
+        return _integrations_page(request, problem, error.status_code, provider=provider)
     return redirect(request, authorize_url)
 
 
