@@ -69,6 +69,9 @@ class ContactData:
     tax_number: str | None = None
     address: Address = Address()
     external_id: str | None = None  # the remote id when we already know it (then it is an update)
+    # The currency the contact is billed in, given when it is created for an invoice or credit note: books whose
+    # customers have one currency (QuickBooks) need it, others may ignore it.
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

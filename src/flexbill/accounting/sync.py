@@ -289,7 +289,7 @@ def _record_failures(ctx: Context, kind: RecordKind, connection_id: uuid.UUID, b
 # --- contacts --------------------------------------------------------------------------------------------------
 
 
-def contact_of(customer: CustomerRow, external_id: str | None) -> ContactData:
+def contact_of(customer: CustomerRow, external_id: str | None, currency: str | None = None) -> ContactData:
     return ContactData(
         our_id=customer.id,
         name=customer.name,
@@ -304,18 +304,21 @@ def contact_of(customer: CustomerRow, external_id: str | None) -> ContactData:
             customer.country,
         ),
         external_id=external_id,
+        currency=currency,
     )
 
 
 def ensure_contacts(
-    ctx: Context, remote: Remote, connection_id: uuid.UUID, customer_ids: set[uuid.UUID]
+    ctx: Context, remote: Remote, connection_id: uuid.UUID, currencies: Mapping[uuid.UUID, str]
 ) -> dict[uuid.UUID, str | Refused]:
     """The remote contact of each customer in this organisation: known, found there by our id, or created.
 
     A customer not yet known here is always looked up first (one call for the batch): the organisation may hold
     it already (a restored database, a reconnected organisation, an answer lost). Those not found are created in
     one call; one whose name another contact already has (Xero wants names unique) is created again with our
-    short reference added to its name, so it is never mistaken for, nor merged into, someone else."""
+    short reference added to its name, so it is never mistaken for, nor merged into, someone else. ``currencies``
+    holds each customer's currency of the documents being sent (a new contact is made in it)."""
+    customer_ids = list(currencies)
     result: dict[uuid.UUID, str | Refused] = {}
     with ctx.readers() as db:
         records = _customer_records(db, connection_id, customer_ids)
@@ -324,11 +327,11 @@ def ensure_contacts(
     wanted = {cid: customers[cid] for cid in customer_ids if cid not in result}
     if not wanted:
         return result
-    looked_for = [contact_of(row, None) for row in wanted.values()]
+    looked_for = [contact_of(row, None, currencies[cid]) for cid, row in wanted.items()]
     # A contact an earlier attempt renamed (its name was taken) carries the unique name: look for both.
     looked_for += [replace(c, name=unique_name(c.name, c.our_id)) for c in looked_for]
     found = remote.call(lambda s: s.find_contacts(looked_for))
-    to_create = [contact_of(row, None) for cid, row in wanted.items() if cid not in found]
+    to_create = [contact_of(row, None, currencies[cid]) for cid, row in wanted.items() if cid not in found]
     pushed = push_contacts(remote, to_create, "contacts") if to_create else {}
     now = ctx.clock.now()
     with ctx.sessions() as db, db.begin():
@@ -641,7 +644,9 @@ def _send_invoices(
     to_send = list(batch.tasks)
     if not to_send:
         return
-    contacts = ensure_contacts(ctx, remote, connection_id, {details[i].customer_id for i in to_send})
+    contacts = ensure_contacts(
+        ctx, remote, connection_id, {details[i].customer_id: invoices[i].currency for i in to_send}
+    )
     documents: list[DocumentData] = []
     for invoice_id in to_send:
         contact = contacts.get(details[invoice_id].customer_id)
@@ -1048,7 +1053,8 @@ def sync_credit_notes(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Ou
     remote = Remote(ctx, connection_id)
     now = ctx.clock.now()
     with _guarded(batch, tasks):
-        contacts = ensure_contacts(ctx, remote, connection_id, {plan[4] for plan in plans.values()})
+        currencies = {plan[4]: plan[0].currency for plan in plans.values() if plan[0] is not None}
+        contacts = ensure_contacts(ctx, remote, connection_id, currencies)
         for note_id, (document, external_id, invoice_external_id, uncertain, customer_id) in plans.items():
             assert document is not None
             assert invoice_external_id is not None

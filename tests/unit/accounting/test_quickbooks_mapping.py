@@ -110,6 +110,13 @@ def test_a_customer_keeps_our_id_in_its_notes() -> None:
     assert (update["Id"], update["SyncToken"], update["sparse"]) == ("58", "3", True)
 
 
+def test_a_customer_made_for_euro_invoices_is_a_euro_customer() -> None:
+    """A QuickBooks customer has one currency, the company's unless told: invoices in another are refused."""
+    body = mapping.customer_body(ContactData(OURS, "Acme GmbH", "", currency="EUR"))
+    assert body["CurrencyRef"] == {"value": "EUR"}
+    assert "CurrencyRef" not in mapping.customer_body(ContactData(OURS, "Acme Ltd", ""))
+
+
 @pytest.mark.parametrize(("name", "words"), [(" ", "has no name"), ("x" * 501, "501 characters")])
 def test_a_customer_quickbooks_cannot_hold(name: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):

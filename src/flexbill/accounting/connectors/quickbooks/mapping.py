@@ -441,6 +441,8 @@ def customer_body(contact: ContactData) -> Json:
     body: Json = {"DisplayName": name, "CompanyName": name[:100], "Notes": tag(CUSTOMER, contact.our_id)}
     if contact.email:
         body["PrimaryEmailAddr"] = {"Address": contact.email}
+    if contact.currency:  # a customer has one currency in QuickBooks, the company's own unless told
+        body["CurrencyRef"] = {"value": contact.currency}
     address = contact.address
     bill: Json = {
         key: value
