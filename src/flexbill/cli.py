@@ -456,20 +456,39 @@ def demo(
         float,
         typer.Option(help="How much faster the sandbox's clock runs (rate-limit windows); 1 is Xero's own pace."),
     ] = 60.0,
+    quickbooks: Annotated[
+        str | None,
+        typer.Option(
+            "--quickbooks",
+            metavar="LOCATION",
+            help="Keep this sample location's books (LON or BER) in the QuickBooks Online sandbox, the rest in Xero.",
+        ),
+    ] = None,
 ) -> None:
-    """Build a sample coworking space in a fresh embedded database, keep its books in a local Xero sandbox, charge
-    its members' cards in a local Stripe sandbox, bill it, sync it, and serve the API."""
+    """Build a sample coworking space in a fresh embedded database, keep its books in a local Xero sandbox (or one
+    location's in a local QuickBooks Online sandbox), charge its members' cards in a local Stripe sandbox, bill
+    it, sync it, and serve the API."""
     from flexbill.access.model import Role
     from flexbill.access.service import create_api_key
     from flexbill.access.service import create_user as make_user
     from flexbill.accounting.service import pending_records
-    from flexbill.demo import HISTORY_MONTHS, build_demo_space, connect_demo_to_stripe, connect_demo_to_xero
+    from flexbill.demo import (
+        DEMO_LOCATIONS,
+        HISTORY_MONTHS,
+        build_demo_space,
+        connect_demo_books,
+        connect_demo_to_stripe,
+    )
     from flexbill.migrations import upgrade
     from flexbill.payments.charging import run_due
     from flexbill.sandbox.server import start_sandbox
     from flexbill.settings import get_settings
     from flexbill.worker import Worker, default_handlers
 
+    on_quickbooks = [quickbooks.upper()] if quickbooks else []
+    if on_quickbooks and on_quickbooks[0] not in DEMO_LOCATIONS:
+        raise _fail(f"--quickbooks takes a location of the sample space: {' or '.join(DEMO_LOCATIONS)}")
+    on_xero = [code for code in DEMO_LOCATIONS if code not in on_quickbooks]
     settings = get_settings()
     demo_dir = settings.data_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -491,7 +510,10 @@ def demo(
 
         def connect() -> None:
             nonlocal cards
-            connect_demo_to_xero(ctx, sandbox.xero_url, f"{url}/accounting/callback")
+            books = {"xero": (sandbox.xero_url, on_xero)}
+            if on_quickbooks:
+                books["quickbooks"] = (sandbox.quickbooks_url, on_quickbooks)
+            connect_demo_books(ctx, books, f"{url}/accounting/callback")
             cards = connect_demo_to_stripe(ctx, sandbox.stripe_url, f"{url}/webhooks/stripe")
 
         with console.status("Building the sample space: billing, syncing and charging three months..."):
@@ -503,7 +525,7 @@ def demo(
             owner_password = secrets.token_urlsafe(12)
             make_user(db, email=DEMO_OWNER, name="Demo Owner", role=Role.OWNER, password=owner_password)
             member_email = _demo_member_email(db)
-        with console.status("Syncing the sample space to the Xero sandbox..."):
+        with console.status("Syncing the sample space to the accounting sandboxes..."):
             Worker(ctx, default_handlers(ctx)).run_until_idle()
         with ctx.readers() as db:
             waiting = sum(len(records) for records in pending_records(db).values())
@@ -517,11 +539,19 @@ def demo(
         console.print(table)
         counts = sandbox.xero.state()["counts"]
         console.print(
-            f"Books kept in the Xero sandbox at {sandbox.xero_url} ({time_scale:g}x time): {counts['invoices']} "
-            f"invoices, {counts['contacts']} contacts, {counts['payments']} payments"
+            f"Books of {', '.join(on_xero)} kept in the Xero sandbox at {sandbox.xero_url} ({time_scale:g}x time): "
+            f"{counts['invoices']} invoices, {counts['contacts']} contacts, {counts['payments']} payments"
             + (f"; {waiting} records still to send (the worker carries on)." if waiting else "."),
             soft_wrap=True,
         )
+        if on_quickbooks:
+            held = sandbox.quickbooks.state()["counts"]
+            console.print(
+                f"Books of {on_quickbooks[0]} kept in the QuickBooks Online sandbox at {sandbox.quickbooks_url}: "
+                f"{held.get('Invoice', 0)} invoices, {held.get('Customer', 0)} customers, "
+                f"{held.get('Payment', 0)} payments.",
+                soft_wrap=True,
+            )
         stripe_counts = _demo_charges(ctx)
         console.print(
             f"Cards charged in the Stripe sandbox at {sandbox.stripe_url} on each due date: {cards} members saved "
@@ -545,6 +575,8 @@ def demo(
         console.print(f"CLI:  export FLEXBILL_DATABASE_URL={settings.database_url}", soft_wrap=True)
         console.print(f"API reference: {url}/api/v1/docs", soft_wrap=True)
         console.print(f"Sandbox state: {sandbox.xero_url}/_sandbox/state", soft_wrap=True)
+        if on_quickbooks:
+            console.print(f"QuickBooks sandbox state: {sandbox.quickbooks_url}/_sandbox/state", soft_wrap=True)
         if capture is not None:
             console.print(
                 f"Mail: {url}/mail (for staff: what was emailed, caught by the local mail capture in "

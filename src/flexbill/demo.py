@@ -163,6 +163,7 @@ _LOCATIONS = (
         "Bitte geben Sie die Rechnungsnummer an.",
     ),
 )  # fmt: skip
+DEMO_LOCATIONS = tuple(spec.code for spec in _LOCATIONS)
 
 
 def _build_location(
@@ -263,34 +264,53 @@ DEMO_XERO_MAPPINGS: dict[str, object] = {
         "BER": {"category": "Location", "option": "Berlin"},
     },
 }
+# The demo company of the QuickBooks sandbox: its products and services "Memberships" (2) and "Meeting rooms and
+# extras" (3), its VAT codes "20.0% S" (2) and "19.0% DE" (7), its bank account (35) and its locations.
+DEMO_QUICKBOOKS_MAPPINGS: dict[str, object] = {
+    "accounts": {"200-LON": "2", "210-LON": "3", "200-BER": "2", "210-BER": "3"},
+    "tax_rates": {"GB-VAT20": "2", "DE-UST19": "7"},
+    "payment_account": "35",
+    "tracking": {
+        "LON": {"category": "Location", "option": "London"},
+        "BER": {"category": "Location", "option": "Berlin"},
+    },
+}
+DEMO_MAPPINGS = {"xero": DEMO_XERO_MAPPINGS, "quickbooks": DEMO_QUICKBOOKS_MAPPINGS}
 
 
-def connect_demo_to_xero(ctx: Context, xero_url: str, redirect_uri: str) -> uuid.UUID:
-    """Connect both sample locations to the Xero sandbox at ``xero_url`` as an operator would: the OAuth consent
-    (the sandbox agrees at once), the code traded for tokens, the organisation's codes mapped; then accounting
-    sync is turned on (auto), with the PDFs fetched for sending. Both locations share the one organisation."""
+def connect_demo_books(
+    ctx: Context, books: dict[str, tuple[str, list[str]]], redirect_uri: str
+) -> dict[str, uuid.UUID]:
+    """Connect the sample locations to the accounting sandboxes as an operator would: ``books`` names, per
+    provider, the sandbox's root and the codes of the locations whose books it keeps. Each consent is given at once
+    by the sandbox, the code traded for tokens and the company's codes mapped; then accounting sync is turned on
+    (auto), with the PDFs fetched for sending. Locations sharing a company share one connection. Returns the
+    connection of each provider."""
     import httpx
 
     from flexbill.accounting import service as accounting
     from flexbill.catalog.store import LocationRow
 
-    connection_id: uuid.UUID | None = None
-    with ctx.sessions() as db, db.begin():
-        location_ids = list(db.scalars(select(LocationRow.id).order_by(LocationRow.code)))
-    for location_id in location_ids:
-        with ctx.sessions() as db, db.begin():
-            command = accounting.NewConnection.model_validate(
-                {"location_id": location_id, "provider": "xero", "base_url": xero_url}
-            )
-            _, authorize_url = accounting.create_connection(db, ctx.settings, command, redirect_uri)
-        consent = httpx.get(authorize_url, follow_redirects=False, timeout=30)
-        answer = httpx.URL(consent.headers["location"]).params
-        connection_id = accounting.complete_authorization(ctx, answer["state"], answer["code"], dict(answer)).id
-    assert connection_id is not None
-    accounting.set_mappings(ctx, connection_id, accounting.Mappings.model_validate(DEMO_XERO_MAPPINGS))
+    with ctx.readers() as db:
+        location_ids = {row.code: row.id for row in db.scalars(select(LocationRow))}
+    connections: dict[str, uuid.UUID] = {}
+    for provider, (base_url, codes) in books.items():
+        for code in codes:
+            with ctx.sessions() as db, db.begin():
+                command = accounting.NewConnection.model_validate(
+                    {"location_id": location_ids[code], "provider": provider, "base_url": base_url}
+                )
+                _, authorize_url = accounting.create_connection(db, ctx.settings, command, redirect_uri)
+            consent = httpx.get(authorize_url, follow_redirects=False, timeout=30)
+            answer = httpx.URL(consent.headers["location"]).params
+            connections[provider] = accounting.complete_authorization(
+                ctx, answer["state"], answer["code"], dict(answer)
+            ).id
+        mappings = accounting.Mappings.model_validate(DEMO_MAPPINGS[provider])
+        accounting.set_mappings(ctx, connections[provider], mappings)
     with ctx.sessions() as db, db.begin():
         update_billing_rules(db, BillingRulesChanges(accounting_sync="auto", auto_send=True))
-    return connection_id
+    return connections
 
 
 # Which test card each sample member saved, by their place in the list: most cards work, a few are declined or

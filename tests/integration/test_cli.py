@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -220,12 +221,11 @@ def test_export_invoices_writes_one_row_per_line(env: None, space: None, tmp_pat
     assert "--status 'unpaid' is not one of" in err
 
 
-# The demo always runs on the embedded SQLite database, whatever the suite's: once is enough. (Twice in one process,
-# the second demo shares the first one's Xero rate limiter, which is per process and per organisation, and the
-# sandbox's demo organisation has a fixed id.)
+# The demo always runs on the embedded SQLite database, whatever the suite's: once is enough. It keeps London's
+# books in the Xero sandbox and, asked to, Berlin's in the QuickBooks sandbox.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_demo_builds_a_two_currency_space_and_bills_it(env: None, tmp_path: Path) -> None:
-    code, out, _ = invoke("demo", "--no-serve")
+def test_demo_builds_a_two_currency_space_and_bills_it_into_xero_and_quickbooks(env: None, tmp_path: Path) -> None:
+    code, out, _ = invoke("demo", "--no-serve", "--quickbooks", "ber")
     assert code == 0, out
     assert "36 customers, 36 memberships" in out
     assert "BER" in out
@@ -233,7 +233,20 @@ def test_demo_builds_a_two_currency_space_and_bills_it(env: None, tmp_path: Path
     assert "LON" in out
     assert "GBP" in out
     assert "Sample space, bill run of 2026-11-01" in out
+    xero = re.search(r"Books of LON kept in the Xero sandbox at \S+ \(60x time\): (\d+) invoices", out)
+    quickbooks = re.search(r"Books of BER kept in the QuickBooks Online sandbox at \S+: (\d+) invoices", out)
+    assert xero is not None, out
+    assert quickbooks is not None, out
+    assert int(xero.group(1)) > 0
+    assert int(quickbooks.group(1)) > 0
     assert (tmp_path / "data" / "demo" / "flexbill.sqlite3").exists()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_demo_refuses_a_location_it_does_not_have(env: None) -> None:
+    code, out, err = invoke("demo", "--no-serve", "--quickbooks", "PAR")
+    assert code == 1
+    assert "--quickbooks takes a location of the sample space: LON or BER" in out + err
 
 
 def test_run_due_charges_the_day_and_running_it_again_charges_nothing(
