@@ -56,10 +56,10 @@ class Books:
     targets: str  # what the figures should be, printed with them
 
 
-def arguments(description: str) -> argparse.Namespace:
+def arguments(description: str, *, time_scale: float = 10.0) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invoices", type=int, default=2000)
-    parser.add_argument("--time-scale", type=float, default=10.0, help="sandbox time runs this much faster")
+    parser.add_argument("--time-scale", type=float, default=time_scale, help="sandbox time runs this much faster")
     parser.add_argument("--workers", type=int, default=1, help="worker threads sharing the tasks")
     parser.add_argument("--database-url", help="default: a fresh SQLite file; or a PostgreSQL database named *bench*")
     return parser.parse_args()

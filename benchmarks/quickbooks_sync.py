@@ -11,9 +11,11 @@ PDFs fetched for sending, then lets the worker send everything to the QuickBooks
 - the share of the per-minute limit used while syncing (calls made / calls the minutes allowed),
 - the 429s received, and how many came after the first.
 
-QuickBooks says nothing of its limits until it refuses, so the connector counts its own calls; the sandbox
-compresses time by ``--time-scale`` (default 10: a QuickBooks minute lasts six real seconds), and the connector is
-given the same compressed windows. Targets: <= 1.1 calls per invoice with the PDF, no 429 after the first.
+QuickBooks says nothing of its limits until it refuses, so the connector counts its own calls. The sandbox runs
+at QuickBooks' own pace by default; ``--time-scale`` compresses its time, and the connector is given the same
+compressed windows (QuickBooks' 500 calls a minute are faster than the sandbox makes PDFs on a small machine, so a
+compressed run measures the sandbox rather than the limit). Targets: <= 1.1 calls per invoice with the PDF, no
+429 after the first.
 
 Runs on a fresh SQLite file by default, or on a PostgreSQL database whose name contains "bench" (emptied first).
 """
@@ -53,4 +55,4 @@ def compress_limits(time_scale: float) -> None:
 
 
 if __name__ == "__main__":
-    main(QUICKBOOKS, arguments(__doc__ or ""), prepare=compress_limits)
+    main(QUICKBOOKS, arguments(__doc__ or "", time_scale=1.0), prepare=compress_limits)

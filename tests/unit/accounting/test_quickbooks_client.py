@@ -421,6 +421,34 @@ def test_customers_are_found_by_the_names_asked_for_and_kept_only_with_our_id() 
 # --- invoices ----------------------------------------------------------------------------------------------------
 
 
+def test_a_long_sync_reads_the_companys_settings_once_until_they_grow_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tax codes and the custom field are read by the first session and trusted by the next ones for a while;
+    listing tax rates for a person always reads them as they are."""
+    from flexbill.accounting.connectors.quickbooks import client
+
+    qbo = QuickBooks(routes={("POST", "/batch"): echo_batch()})
+    now = [1000.0]
+    monkeypatch.setattr(client.time, "monotonic", lambda: now[0])
+    connector = QuickBooksConnector(limiter=qbo.limiter, clock=FixedClock(NOW))
+    http = httpx.Client(transport=httpx.MockTransport(qbo))
+
+    def session() -> QuickBooksSession:
+        qbo.clock.now += 1  # a second apart, within QuickBooks' ten calls a second
+        return connector.open_session(SessionTarget(REALM, TOKEN), http)
+
+    def settings_read() -> tuple[int, int]:
+        return len([q for q in qbo.queries() if "FROM TaxCode" in q]), len(qbo.sent("GET", "/preferences"))
+
+    session().push_invoices([invoice()], KEY)
+    session().push_invoices([invoice(OTHER)], KEY)
+    assert settings_read() == (1, 1)
+    session().list_tax_rates()
+    assert settings_read() == (2, 1)
+    now[0] += client.SETTINGS_TTL + 1
+    session().push_invoices([invoice(OTHER)], KEY)
+    assert settings_read() == (3, 2)
+
+
 def test_new_invoices_carry_our_tax_and_id_and_come_back_numbered() -> None:
     qbo = QuickBooks(routes={("POST", "/batch"): echo_batch()})
     [result] = qbo.session().push_invoices([invoice()], KEY)

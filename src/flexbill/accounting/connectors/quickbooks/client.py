@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -97,8 +99,20 @@ CDC_LOOKBACK = dt.timedelta(days=30)  # how far back QuickBooks' change data cap
 CDC_OVERLAP = dt.timedelta(minutes=5)  # asked for before ``since``: a change saved as we read is found again
 CDC_MAX_OBJECTS = 1000  # QuickBooks cuts a CDC answer here; an answer this full is read by query instead
 CDC_ENTITIES = "Invoice,Payment,CreditMemo"
+SETTINGS_TTL = 600.0  # seconds a company's tax codes, custom field and locations are trusted before read again
 MAX_PAGES = 10_000
 _AUTH_CODES = frozenset({"100", "3100", "3200"})
+
+
+@dataclass
+class CompanySettings:
+    """What sessions learn of a company's settings (its tax codes, the sales forms' custom field, its locations),
+    kept by the connector for ``SETTINGS_TTL`` so that a long sync reads them once, not once per batch."""
+
+    read_at: float  # time.monotonic() when they began to be learnt
+    tax_codes: dict[str, mapping.TaxCode] | None = None
+    custom_field: tuple[str | None] | None = None
+    locations: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +163,8 @@ class QuickBooksConnector:
         self._limits = limits
         self._limiter = limiter
         self.page_size = page_size
+        self._settings: dict[str, CompanySettings] = {}
+        self._settings_lock = threading.Lock()
 
     @property
     def limiter(self) -> CountingLimiter:
@@ -160,7 +176,15 @@ class QuickBooksConnector:
         return QuickBooksOAuth(client, http, clock=self.clock)
 
     def open_session(self, target: SessionTarget, http: httpx.Client) -> QuickBooksSession:
-        return QuickBooksSession(target, http, limiter=self.limiter, clock=self.clock, page_size=self.page_size)
+        company = f"{Endpoints.at(target.base_url).api}|{target.tenant_id}"
+        now = time.monotonic()
+        with self._settings_lock:
+            known = self._settings.get(company)
+            if known is None or known.read_at + SETTINGS_TTL < now:
+                known = self._settings[company] = CompanySettings(read_at=now)
+        return QuickBooksSession(
+            target, http, limiter=self.limiter, clock=self.clock, page_size=self.page_size, known=known
+        )
 
     def webhook_events(self, body: bytes, headers: dict[str, str], signing_key: str) -> list[WebhookEvent]:
         mapping.verify_signature(body, headers.get("intuit-signature"), signing_key)
@@ -296,6 +320,7 @@ class QuickBooksSession:
         limiter: CountingLimiter,
         clock: Clock,
         page_size: int = PAGE_SIZE,
+        known: CompanySettings | None = None,
     ) -> None:
         self._target = target
         self._http = http
@@ -303,9 +328,7 @@ class QuickBooksSession:
         self._clock = clock
         self._page_size = page_size
         self._company = f"{Endpoints.at(target.base_url).api}/v3/company/{_segment(target.tenant_id)}"
-        self._tax_codes: dict[str, mapping.TaxCode] | None = None
-        self._custom_field: tuple[str | None] | None = None
-        self._locations: dict[str, str] | None = None
+        self._known = known if known is not None else CompanySettings(read_at=time.monotonic())
 
     # settings
 
@@ -318,9 +341,11 @@ class QuickBooksSession:
             return [mapping.remote_account(row) for row in accounts] + [mapping.remote_item(row) for row in items]
 
     def list_tax_rates(self) -> list[RemoteTaxRate]:
+        self._known.tax_codes = None  # a person is choosing from them: read them as they are now
         return [mapping.remote_tax_rate(code) for code in self._company_tax_codes().values()]
 
     def list_tracking_categories(self) -> list[RemoteTrackingCategory]:
+        self._known.locations = None
         return mapping.tracking_categories(self._company_locations())
 
     # contacts
@@ -836,27 +861,27 @@ class QuickBooksSession:
     # the company's settings, read once a session
 
     def _company_tax_codes(self) -> dict[str, mapping.TaxCode]:
-        if self._tax_codes is None:
+        if self._known.tax_codes is None:
             with _reading("the tax rates"):
                 percents = mapping.tax_rate_percents(self._query("TaxRate", what="the tax rates"))
             with _reading("the tax codes"):
                 codes = [mapping.tax_code(row, percents) for row in self._query("TaxCode", what="the tax codes")]
-            self._tax_codes = {code.id: code for code in codes}
-        return self._tax_codes
+            self._known.tax_codes = {code.id: code for code in codes}
+        return self._known.tax_codes
 
     def _company_custom_field(self) -> str | None:
-        if self._custom_field is None:
+        if self._known.custom_field is None:
             envelope = self._call("GET", "/preferences", what="the company's preferences")
             with _reading("the company's preferences"):
                 preferences = mapping.entity(envelope, "Preferences", "the company's preferences")
-                self._custom_field = (mapping.custom_field_definition(preferences),)
-        return self._custom_field[0]
+                self._known.custom_field = (mapping.custom_field_definition(preferences),)
+        return self._known.custom_field[0]
 
     def _company_locations(self) -> dict[str, str]:
-        if self._locations is None:
+        if self._known.locations is None:
             with _reading("the locations"):
-                self._locations = mapping.locations(self._query("Department", what="the locations"))
-        return self._locations
+                self._known.locations = mapping.locations(self._query("Department", what="the locations"))
+        return self._known.locations
 
     # the plumbing
 
