@@ -50,6 +50,7 @@ def compress_limits(time_scale: float) -> None:
         concurrent=QUICKBOOKS_LIMITS.concurrent,
         busy_wait=QUICKBOOKS_LIMITS.busy_wait / time_scale,
         refused_wait=QUICKBOOKS_LIMITS.refused_wait / time_scale,
+        margin=QUICKBOOKS_LIMITS.margin / time_scale,
     )
     connectors()["quickbooks"] = QuickBooksConnector(limits=scaled)
 

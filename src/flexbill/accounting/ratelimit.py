@@ -372,6 +372,10 @@ class CountedLimits:
     concurrent: int | None = None
     busy_wait: float = 1.0  # seconds to wait for a call in flight to come back
     refused_wait: float = 60.0  # seconds to wait after the server refused a call for rate
+    # Seconds added to every window: a call is counted when it is let through, the server counts it when it
+    # arrives, a little later and by a varying amount (a batch takes a while to write). Without the margin, two
+    # calls a window apart here can land in one window there.
+    margin: float = 0.25
 
 
 QUICKBOOKS_LIMITS = CountedLimits(
@@ -406,7 +410,7 @@ class CountingLimiter:
         self._lock = threading.Lock()
         self._states: dict[str, _Counted] = {}
         self._seq = 0
-        self._longest = max((window.seconds for window in limits.windows), default=0.0)
+        self._longest = max((window.seconds for window in limits.windows), default=0.0) + limits.margin
 
     def acquire(self, key: str, *, batch: bool = False) -> Permit:
         """Leave to send one call (a batch call when ``batch``) for organisation ``key``."""
@@ -422,14 +426,15 @@ class CountingLimiter:
             for window in limits.windows:
                 if window.batch_only and not batch:
                     continue
+                span = window.seconds + limits.margin
                 counted = [
                     sent_at
                     for sent_at, was_batch in state.sent
-                    if sent_at > now - window.seconds and (was_batch or not window.batch_only)
+                    if sent_at > now - span and (was_batch or not window.batch_only)
                 ]
                 if len(counted) >= window.calls:
                     # The call fits once the oldest calls that fill the window have left it.
-                    frees_at = sorted(counted)[len(counted) - window.calls] + window.seconds
+                    frees_at = sorted(counted)[len(counted) - window.calls] + span
                     kind = "batch calls" if window.batch_only else "calls"
                     raise self._limited(key, f"{window.calls} {kind} in {window.seconds:g} s are used", frees_at - now)
             self._seq += 1
