@@ -342,19 +342,22 @@ def test_new_customers_go_in_a_batch_with_a_request_id_from_the_key() -> None:
     assert params["minorversion"] == "75"
     assert re.fullmatch(r"[0-9a-f]{36}", params["requestid"])
     items = body_of(request)["BatchItemRequest"]
+    # In the order of our ids (OTHER's is the smaller), whatever order they were given in.
     assert [(i["bId"], i["operation"], i["Customer"]["DisplayName"]) for i in items] == [
-        ("1", "create", "Acme Ltd"),
-        ("2", "create", "Globex"),
+        ("1", "create", "Globex"),
+        ("2", "create", "Acme Ltd"),
     ]
-    assert items[0]["Customer"]["Notes"] == f"flexbill customer {OURS}"
-    assert results == [
-        Pushed(OURS, "C1"),
-        Refused(OTHER, ("Duplicate Name Exists Error (6240)",), conflict=True),
+    assert items[1]["Customer"]["Notes"] == f"flexbill customer {OURS}"
+    assert sorted(results, key=lambda result: result.our_id) == [
+        Pushed(OTHER, "C1"),
+        Refused(OURS, ("Duplicate Name Exists Error (6240)",), conflict=True),
     ]
-    qbo.session().push_contacts(contacts, KEY)
+    qbo.session().push_contacts(list(reversed(contacts)), KEY)
     assert query(qbo.requests[1])["requestid"] == params["requestid"]  # the same call, the same request id
     qbo.session().push_contacts(contacts, KEY + "-renamed")
     assert query(qbo.requests[2])["requestid"] != params["requestid"]
+    qbo.session().push_contacts(contacts[:1], KEY)  # other records under the same key: another request id
+    assert query(qbo.requests[3])["requestid"] != params["requestid"]
 
 
 def test_a_customer_update_is_sparse_with_the_current_sync_token_and_a_stale_one_is_sent_once_more() -> None:
@@ -515,10 +518,10 @@ def test_a_duplicate_number_is_a_conflict_and_other_faults_are_refusals() -> Non
         "2": fault_item("2500", "Invalid Reference Id"),
     }
     qbo = QuickBooks(routes={("POST", "/batch"): echo_batch(faults=faults)})
-    results = qbo.session().push_invoices([invoice(OURS, number="INV-1"), invoice(OTHER, number="INV-2")], KEY)
-    assert results == [
-        Refused(OURS, ("Duplicate Document Number Error (6140)",), conflict=True),
-        Refused(OTHER, ("Invalid Reference Id (2500)",), conflict=False),
+    results = qbo.session().push_invoices([invoice(OTHER, number="INV-2"), invoice(OURS, number="INV-1")], KEY)
+    assert sorted(results, key=lambda result: result.our_id) == [  # sent in the order of our ids: OTHER's first
+        Refused(OTHER, ("Duplicate Document Number Error (6140)",), conflict=True),
+        Refused(OURS, ("Invalid Reference Id (2500)",), conflict=False),
     ]
 
 
@@ -786,7 +789,9 @@ def test_a_refund_of_a_credit_memo_takes_the_income_off_only_once() -> None:
     qbo = QuickBooks(
         routes={
             ("GET", "/creditmemo/140"): lambda r: reply({"CreditMemo": memo}),
-            ("POST", "/invoice"): lambda r: reply({"Invoice": {**body_of(r), "Id": "160", "TotalAmt": D("30.00")}}),
+            ("POST", "/invoice"): lambda r: reply(
+                {"Invoice": {**body_of(r), "Id": "160", "TotalAmt": D("30.00"), "Balance": D("30.00")}}
+            ),
             ("POST", "/payment"): lambda r: reply({"Payment": {**body_of(r), "Id": "161"}}),
             ("POST", "/refundreceipt"): lambda r: reply({"RefundReceipt": {**body_of(r), "Id": "162"}}),
         }
@@ -811,6 +816,39 @@ def test_a_refund_of_a_credit_memo_takes_the_income_off_only_once() -> None:
     assert receipt["PrivateNote"].startswith(f"flexbill refund {OURS}")
     request_ids = [query(r)["requestid"] for r in qbo.requests if "requestid" in query(r)]
     assert len(set(request_ids)) == 3
+    # The money goes out before the credit is used up: a refund cut short leaves credit, and is asked again.
+    order = [r.url.path.rsplit("/", 1)[1] for r in qbo.requests if r.method == "POST"]
+    assert order == ["invoice", "refundreceipt", "payment"]
+
+
+def test_a_refund_cut_short_makes_only_what_is_missing() -> None:
+    """The clearing invoice of an earlier attempt is found by its number and our id in its note (someone else's
+    record with the number is not taken); the receipt and the application are made."""
+    memo = {
+        "Id": "140",
+        "DocNumber": "CN-7",
+        "CustomerRef": {"value": "58"},
+        "TotalAmt": D("30.00"),
+        "Line": [{"DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "7"}}}],
+    }
+    made_before = {"Id": "160", "DocNumber": "CN-7-RF", "TotalAmt": D("30.00"), "Balance": D("30.00"),
+                   "PrivateNote": f"flexbill refund {OURS} · Refund"}  # fmt: skip
+    someone_elses = {**made_before, "Id": "150", "PrivateNote": "typed in by hand"}
+    qbo = QuickBooks(
+        rows={"Invoice": [someone_elses, made_before]},
+        routes={
+            ("GET", "/creditmemo/140"): lambda r: reply({"CreditMemo": memo}),
+            ("POST", "/payment"): lambda r: reply({"Payment": {**body_of(r), "Id": "161"}}),
+            ("POST", "/refundreceipt"): lambda r: reply({"RefundReceipt": {**body_of(r), "Id": "162"}}),
+        },
+    )
+    refund = PaymentData(OURS, "", dt.date(2026, 11, 22), D("30.00"), "35", "Refund", credit_note_external_id="140")
+    [result] = qbo.session().push_payments([refund], KEY)
+    assert result == Pushed(OURS, "162", total=D("30.00"))
+    assert qbo.sent("POST", "/invoice") == []
+    [applied] = [body_of(r) for r in qbo.sent("POST", "/payment")]
+    assert applied["Line"][0]["LinkedTxn"][0] == {"TxnId": "160", "TxnType": "Invoice"}
+    assert "SELECT * FROM Invoice WHERE DocNumber = 'CN-7-RF' STARTPOSITION 1 MAXRESULTS 1000" in qbo.queries()
 
 
 def test_a_refund_in_a_company_whose_no_tax_codes_are_zero_rates() -> None:
@@ -825,7 +863,9 @@ def test_a_refund_in_a_company_whose_no_tax_codes_are_zero_rates() -> None:
         rows={"TaxRate": [*TAX_RATES, {"Id": "6", "RateValue": 0}], "TaxCode": [TAX_CODES[0], zero_rated]},
         routes={
             ("GET", "/creditmemo/140"): lambda r: reply({"CreditMemo": memo}),
-            ("POST", "/invoice"): lambda r: reply({"Invoice": {**body_of(r), "Id": "160", "TotalAmt": D("30.00")}}),
+            ("POST", "/invoice"): lambda r: reply(
+                {"Invoice": {**body_of(r), "Id": "160", "TotalAmt": D("30.00"), "Balance": D("30.00")}}
+            ),
             ("POST", "/payment"): lambda r: reply({"Payment": {**body_of(r), "Id": "161"}}),
             ("POST", "/refundreceipt"): lambda r: reply({"RefundReceipt": {**body_of(r), "Id": "162"}}),
         },

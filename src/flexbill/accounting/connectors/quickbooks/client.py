@@ -547,9 +547,15 @@ class QuickBooksSession:
 
         1. a clearing Invoice of the refund, one line of the credit memo's first item at a tax code that charges
            no tax: the customer owes the refund (receivable up, that item's income up);
-        2. a Payment of no money applying the credit memo to it: the credit is used up and the invoice is paid;
-        3. a RefundReceipt of the same item and amount from the payment account: the money goes out and the
-           item's income comes down again, so the income is as the credit memo left it.
+        2. a RefundReceipt of the same item and amount from the payment account: the money goes out and the
+           item's income comes down again, so the income is as the credit memo left it;
+        3. a Payment of no money applying the credit memo to the clearing invoice: the credit is used up and the
+           clearing invoice is paid.
+
+        The credit is used up last, so a refund cut short (a lost answer, a process stopped) still leaves credit
+        on the memo, and the engine asks again; the records already made are found by their number and our id in
+        their note (request ids are forgotten in time, and an operator's "sync again" brings new ones), and only
+        what is missing is made.
         """
         assert refund.credit_note_external_id is not None
         memo_id = refund.credit_note_external_id
@@ -586,43 +592,57 @@ class QuickBooksSession:
                 "UnitPrice": refund.amount,
             },
         }
+        memo_number = mapping.optional_text(memo, "DocNumber") or memo_id
+        number = f"{memo_number[: mapping.DOC_NUMBER_MAX - 3]}-RF"
         common: Json = {
             "CustomerRef": {"value": customer},
             "TxnDate": refund.date.isoformat(),
             "GlobalTaxCalculation": "NotApplicable",
             "Line": [line],
+            "DocNumber": number,
             "PrivateNote": mapping.tagged_note(mapping.REFUND, refund.our_id, refund.reference),
         }
         if currency:
             common["CurrencyRef"] = {"value": currency}
-        memo_number = mapping.optional_text(memo, "DocNumber") or memo_id
-        clearing_body: Json = {**common, "DocNumber": f"{memo_number[: mapping.DOC_NUMBER_MAX - 3]}-RF"}
-        clearing = self._create(
-            "invoice", "Invoice", clearing_body, _request_id(key, f"refund-invoice:{refund.our_id}", REQUEST_ID_MAX)
-        )
+        clearing = self._refund_record("Invoice", number, refund.our_id)
+        if clearing is None:
+            request_id = _request_id(key, f"refund-invoice:{refund.our_id}", REQUEST_ID_MAX)
+            clearing = self._create("invoice", "Invoice", common, request_id)
+            with _reading(what):
+                clearing_total = mapping.amount(clearing, "TotalAmt", "the clearing invoice")
+            if clearing_total != refund.amount:
+                problem = (
+                    f"{what}: QuickBooks made the clearing invoice {clearing_total} where the refund is {refund.amount}"
+                )
+                return Refused(refund.our_id, (problem + self._remove("Invoice", clearing, key),))
         with _reading(what):
             clearing_id = mapping.text(clearing, "Id", "the clearing invoice")
-            clearing_total = mapping.amount(clearing, "TotalAmt", "the clearing invoice")
-        if clearing_total != refund.amount:
-            problem = (
-                f"{what}: QuickBooks made the clearing invoice {clearing_total} where the refund is {refund.amount}"
+            clearing_open = mapping.amount(clearing, "Balance", "the clearing invoice")
+        receipt = self._refund_record("RefundReceipt", number, refund.our_id)
+        if receipt is None:
+            receipt_body: Json = {**common, "DepositToAccountRef": {"value": refund.account_code}}
+            if refund.reference:
+                receipt_body["PaymentRefNum"] = refund.reference[: mapping.PAYMENT_REF_MAX]
+            request_id = _request_id(key, f"refund:{refund.our_id}", REQUEST_ID_MAX)
+            receipt = self._create("refundreceipt", "RefundReceipt", receipt_body, request_id)
+        if clearing_open > 0:
+            application = AllocationData(memo_id, clearing_id, clearing_open, refund.date)
+            self._create(
+                "payment",
+                "Payment",
+                mapping.allocation_body(application, customer),
+                _request_id(key, f"refund-apply:{refund.our_id}", REQUEST_ID_MAX),
             )
-            return Refused(refund.our_id, (problem + self._remove("Invoice", clearing, key),))
-        application = AllocationData(memo_id, clearing_id, refund.amount, refund.date)
-        self._create(
-            "payment",
-            "Payment",
-            mapping.allocation_body(application, customer),
-            _request_id(key, f"refund-apply:{refund.our_id}", REQUEST_ID_MAX),
-        )
-        receipt_body: Json = {**common, "DepositToAccountRef": {"value": refund.account_code}}
-        if refund.reference:
-            receipt_body["PaymentRefNum"] = refund.reference[: mapping.PAYMENT_REF_MAX]
-        receipt = self._create(
-            "refundreceipt", "RefundReceipt", receipt_body, _request_id(key, f"refund:{refund.our_id}", REQUEST_ID_MAX)
-        )
         with _reading(what):
             return Pushed(refund.our_id, mapping.text(receipt, "Id", "the refund receipt"), total=refund.amount)
+
+    def _refund_record(self, entity_name: str, number: str, refund_id: uuid.UUID) -> Json | None:
+        """The clearing invoice or refund receipt of a refund, made by an earlier attempt: by its number, and
+        only if its note carries the refund's id."""
+        rows = self._query(entity_name, f"DocNumber = {mapping.quoted(number)}", what=f"the refund's {entity_name}")
+        return next(
+            (row for row in rows if mapping.our_id_in(row.get("PrivateNote"), mapping.REFUND) == refund_id), None
+        )
 
     # changes
 
@@ -860,39 +880,47 @@ class QuickBooksSession:
 
     # the company's settings, read once a session
 
+    # Each reads what the sessions learnt into a local first: another session may forget it meanwhile.
+
     def _company_tax_codes(self) -> dict[str, mapping.TaxCode]:
-        if self._known.tax_codes is None:
+        known = self._known.tax_codes
+        if known is None:
             with _reading("the tax rates"):
                 percents = mapping.tax_rate_percents(self._query("TaxRate", what="the tax rates"))
             with _reading("the tax codes"):
                 codes = [mapping.tax_code(row, percents) for row in self._query("TaxCode", what="the tax codes")]
-            self._known.tax_codes = {code.id: code for code in codes}
-        return self._known.tax_codes
+            known = self._known.tax_codes = {code.id: code for code in codes}
+        return known
 
     def _company_custom_field(self) -> str | None:
-        if self._known.custom_field is None:
+        known = self._known.custom_field
+        if known is None:
             envelope = self._call("GET", "/preferences", what="the company's preferences")
             with _reading("the company's preferences"):
                 preferences = mapping.entity(envelope, "Preferences", "the company's preferences")
-                self._known.custom_field = (mapping.custom_field_definition(preferences),)
-        return self._known.custom_field[0]
+                known = self._known.custom_field = (mapping.custom_field_definition(preferences),)
+        return known[0]
 
     def _company_locations(self) -> dict[str, str]:
-        if self._known.locations is None:
+        known = self._known.locations
+        if known is None:
             with _reading("the locations"):
-                self._known.locations = mapping.locations(self._query("Department", what="the locations"))
-        return self._known.locations
+                known = self._known.locations = mapping.locations(self._query("Department", what="the locations"))
+        return known
 
     # the plumbing
 
     def _batch(
         self, operations: Sequence[_Operation], key: str, part: str, *, what: str
     ) -> dict[uuid.UUID, Json | Fault]:
-        """Operations 30 to a ``POST /batch``, each batch with a request id derived from the key, the part and its
-        place; the answer to each operation is its entity or its ``Fault``."""
+        """Operations 30 to a ``POST /batch``, each batch with a request id derived from the key, the part, its
+        place and the ids it carries; the answer to each operation is its entity or its ``Fault``. The operations
+        are put in the order of our ids first: the same records asked again in another order still make the same
+        batches, so an answer QuickBooks replays for a request id is about the records it was for."""
         answers: dict[uuid.UUID, Json | Fault] = {}
-        chunks = mapping.chunked(list(operations), BATCH_SIZE)
+        chunks = mapping.chunked(sorted(operations, key=lambda operation: operation.our_id), BATCH_SIZE)
         for index, chunk in enumerate(chunks):
+            carried = hashlib.sha256("|".join(str(operation.our_id) for operation in chunk).encode()).hexdigest()
             items = [
                 {"bId": str(number), "operation": operation.operation, operation.entity: operation.body}
                 for number, operation in enumerate(chunk, start=1)
@@ -902,7 +930,7 @@ class QuickBooksSession:
                 "POST",
                 "/batch",
                 body={"BatchItemRequest": items},
-                request_id=_request_id(key, f"{part}:{index + 1}of{len(chunks)}", BATCH_REQUEST_ID_MAX),
+                request_id=_request_id(key, f"{part}:{index + 1}of{len(chunks)}:{carried}", BATCH_REQUEST_ID_MAX),
                 batch=True,
                 what=sent_what,
             )
