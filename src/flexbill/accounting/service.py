@@ -183,6 +183,14 @@ def complete_authorization(
         row = get_connection(db, connection_id, for_update=True)
         if row.oauth_state != state:
             raise InvalidInput("this authorization link was already used; start again", field="state")
+        if row.tenant_id is not None and all(tenant.id != row.tenant_id for tenant in tenants):
+            # Reconnecting must not move a connection's records to other books: their ids would be taken for
+            # records there (QuickBooks ids repeat from one company to the next).
+            offered = ", ".join(tenant.name for tenant in tenants) or "none"
+            raise Conflict(
+                f"the consent was for another company ({offered}) than this connection's ({row.tenant_name}): "
+                f"reconnect choosing {row.tenant_name}, or connect the other company as a new connection"
+            )
         row.oauth_state = None
         row.tokens = seal_tokens(fernet, tokens)
         row.access_expires_at = tokens.expires_at

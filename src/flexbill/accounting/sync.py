@@ -332,7 +332,8 @@ def ensure_contacts(
     looked_for += [replace(c, name=unique_name(c.name, c.our_id)) for c in looked_for]
     found = remote.call(lambda s: s.find_contacts(looked_for))
     to_create = [contact_of(row, None, currencies[cid]) for cid, row in wanted.items() if cid not in found]
-    pushed = push_contacts(remote, to_create, "contacts") if to_create else {}
+    revisions = {cid: record.revision for cid, record in records.items()}
+    pushed = push_contacts(remote, to_create, "contacts", revisions) if to_create else {}
     now = ctx.clock.now()
     with ctx.sessions() as db, db.begin():
         records = _customer_records(db, connection_id, wanted)
@@ -360,10 +361,15 @@ def ensure_contacts(
     return result
 
 
-def push_contacts(remote: Remote, contacts: Sequence[ContactData], action: str) -> dict[uuid.UUID, PushResult]:
+def push_contacts(
+    remote: Remote, contacts: Sequence[ContactData], action: str, revisions: Mapping[uuid.UUID, int]
+) -> dict[uuid.UUID, PushResult]:
     """Create or update contacts in one call; those refused because another contact has their name (Xero wants
-    names unique) are sent once more with our short reference added to the name."""
-    key = idempotency_key(action, (c.our_id for c in contacts))
+    names unique) are sent once more with our short reference added to the name. The key carries each
+    customer's revision: an accounting system that answers a key it has seen with its first answer (QuickBooks)
+    would otherwise answer a later change, or a create sent again after the customer was corrected, with the
+    first one's."""
+    key = idempotency_key(action, (f"{c.our_id}:{revisions.get(c.our_id, 0)}" for c in contacts))
     pushed = {item.our_id: item for item in remote.call(lambda s: s.push_contacts(contacts, key))}
     clashes = [
         replace(contact, name=unique_name(contact.name, contact.our_id))
@@ -371,7 +377,7 @@ def push_contacts(remote: Remote, contacts: Sequence[ContactData], action: str) 
         if isinstance(item := pushed.get(contact.our_id), Refused) and item.conflict
     ]
     if clashes:
-        key = idempotency_key(f"{action}-renamed", (c.our_id for c in clashes))
+        key = idempotency_key(f"{action}-renamed", (f"{c.our_id}:{revisions.get(c.our_id, 0)}" for c in clashes))
         pushed.update({item.our_id: item for item in remote.call(lambda s: s.push_contacts(clashes, key))})
     return pushed
 
@@ -583,7 +589,12 @@ def _send_invoices(
         key = idempotency_key("void", [invoice_id, batch.revision(invoice_id)])
         try:
             voided = remote.call(lambda s, e=external_id, k=key: s.void_invoice(e, k))  # type: ignore[misc]
-        except RemoteNotFound:  # deleted there: nothing is left to void, the books agree
+        except RemoteNotFound as error:
+            # Deleted there, nothing is left to void and the books agree; but only if a read confirms it (a
+            # "not found" may come from an address or a hiccup rather than the books).
+            if remote.call(lambda s, e=external_id: s.get_invoices([e])):  # type: ignore[misc]
+                batch.finish(invoice_id, RetryLater(timedelta(minutes=1), f"{remote.provider}: {error.message}"))
+                continue
             _store(ctx, connection_id, invoice_id, "void", _gone_and_void(remote.provider), batch.revision(invoice_id))
             batch.finish(invoice_id, Done())
             continue
@@ -1319,7 +1330,8 @@ def update_contacts(ctx: Context, tasks: Sequence[Task]) -> dict[uuid.UUID, Outc
         return outcomes
     remote = Remote(ctx, connection_id)
     try:
-        results = list(push_contacts(remote, contacts, "contact-updates").values())
+        revisions = {customer_id: int(task.payload["revision"]) for customer_id, task in by_customer.items()}
+        results = list(push_contacts(remote, contacts, "contact-updates", revisions).values())
     except RateLimited as error:
         raise DelayGroup(error.retry_after, error.message) from error
     except Rejected as error:
