@@ -7,7 +7,7 @@ from weakref import WeakKeyDictionary
 
 import anyio
 import anyio.to_thread
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flexbill.access.audit import request_state
 
@@ -31,6 +31,29 @@ class AuditActor:
             request_state.reset(token)
 
 
+# Paths that never wait at the door: inbound webhooks (the accounting systems and Stripe want an answer within
+# seconds, and their handlers hop to no worker thread while holding a connection) and static files.
+UNGATED_PREFIXES = ("/webhooks/", "/static/")
+
+
+async def _whole_body(receive: Receive) -> list[Message]:
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
 class Admission:
     """Lets at most ``limit`` requests into the app at once; the others wait at the door, holding nothing.
 
@@ -51,11 +74,14 @@ class Admission:
         self._gates: WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Semaphore] = WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(UNGATED_PREFIXES) or path == "/healthz":
             await self.app(scope, receive, send)
             return
+        # The body is read before the door: a client that sends it slowly waits outside, holding no place.
+        body = await _whole_body(receive)
         async with self._gate():
-            await self.app(scope, receive, send)
+            await self.app(scope, _replaying(body, receive), send)
 
     def _gate(self) -> anyio.Semaphore:
         # One gate per event loop (a test client runs its own), as the worker-thread limiter is the loop's too.
