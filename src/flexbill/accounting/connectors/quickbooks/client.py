@@ -38,14 +38,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
+from flexbill.accounting.connectors.http import reading, segment, send, token_refusal
 from flexbill.accounting.connectors.quickbooks import mapping
 from flexbill.accounting.connectors.quickbooks.mapping import CREDIT_NOTE, INVOICE, Fault, Json, Malformed
 from flexbill.accounting.model import (
@@ -87,6 +88,9 @@ from flexbill.accounting.ratelimit import (
     shared_counting_limiter,
 )
 from flexbill.clock import Clock, SystemClock
+
+_send = partial(send, system="QuickBooks")
+_reading = partial(reading, "QuickBooks")
 
 SCOPE = "com.intuit.quickbooks.accounting"
 BATCH_SIZE = 30  # QuickBooks' most operations in one batch
@@ -240,7 +244,7 @@ class QuickBooksOAuth:
         response = _send(
             self._http,
             "GET",
-            f"{self._endpoints.api}/v3/company/{_segment(realm)}/companyinfo/{_segment(realm)}",
+            f"{self._endpoints.api}/v3/company/{segment(realm)}/companyinfo/{segment(realm)}",
             params={"minorversion": mapping.MINOR_VERSION},
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
             what=what,
@@ -263,7 +267,7 @@ class QuickBooksOAuth:
             what=f"the {grant}",
         )
         if response.status_code in (400, 401):
-            raise _token_refusal(response, grant)
+            raise token_refusal(response, "QuickBooks", grant)
         body = _checked(response, f"the {grant}")
         with _reading(f"the answer to the {grant}"):
             answer = mapping.obj(body, "the token answer")
@@ -274,23 +278,6 @@ class QuickBooksOAuth:
                 raise Malformed("it has no refresh_token")
             seconds = mapping.amount(answer, "expires_in", "the token answer")
             return Tokens(access, refresh, self._clock.now() + dt.timedelta(seconds=int(seconds)))
-
-
-def _token_refusal(response: httpx.Response, grant: str) -> ConnectorError:
-    """invalid_grant (a refresh token used, expired or revoked) and a refused client need the operator to connect
-    again; anything else in a 400 is a request this code got wrong."""
-    error, description = "", ""
-    try:
-        body = mapping.loads(response.content)
-    except Malformed:
-        body = None
-    if isinstance(body, dict):
-        error = str(body.get("error") or "")
-        description = str(body.get("error_description") or "")
-    detail = f"{error}{': ' + description if description else ''}" or f"HTTP {response.status_code}"
-    if response.status_code == 401 or error in ("invalid_grant", "invalid_client", "unauthorized_client"):
-        return AuthExpired(f"QuickBooks refused the {grant}: {detail}")
-    return Rejected(f"QuickBooks refused the {grant}: {detail}")
 
 
 # --- the session -------------------------------------------------------------------------------------------------
@@ -328,7 +315,7 @@ class QuickBooksSession:
         self._limiter = limiter
         self._clock = clock
         self._page_size = page_size
-        self._company = f"{Endpoints.at(target.base_url).api}/v3/company/{_segment(target.tenant_id)}"
+        self._company = f"{Endpoints.at(target.base_url).api}/v3/company/{segment(target.tenant_id)}"
         self._known = known if known is not None else CompanySettings(read_at=time.monotonic())
 
     # settings
@@ -431,7 +418,7 @@ class QuickBooksSession:
 
     def invoice_pdf(self, external_id: str) -> bytes:
         what = f"the PDF of invoice {external_id}"
-        response = self._request("GET", f"/invoice/{_segment(external_id)}/pdf", accept="application/pdf", what=what)
+        response = self._request("GET", f"/invoice/{segment(external_id)}/pdf", accept="application/pdf", what=what)
         if not response.content.startswith(b"%PDF"):
             fault, _ = _fault_in(response)
             if fault is not None:  # a Fault in place of the PDF raises as what it is
@@ -965,7 +952,7 @@ class QuickBooksSession:
 
     def _read(self, path: str, entity_name: str, external_id: str) -> Json:
         what = f"{entity_name} {external_id}"
-        envelope = self._call("GET", f"/{path}/{_segment(external_id)}", what=what)
+        envelope = self._call("GET", f"/{path}/{segment(external_id)}", what=what)
         with _reading(what):
             return mapping.entity(envelope, entity_name, what)
 
@@ -1071,34 +1058,6 @@ class QuickBooksSession:
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
-def _send(
-    http: httpx.Client,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    params: dict[str, str] | None = None,
-    content: bytes | None = None,
-    data: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    auth: httpx.Auth | None = None,
-) -> httpx.Response:
-    try:
-        return http.request(
-            method,
-            url,
-            params=params,
-            content=content,
-            data=data,
-            headers=headers,
-            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-        )
-    except httpx.TimeoutException as error:
-        raise Transient(f"QuickBooks did not answer {what} in time ({type(error).__name__})") from error
-    except httpx.RequestError as error:
-        raise Transient(f"QuickBooks could not be reached for {what}: {type(error).__name__}: {error}") from error
-
-
 def _fault_in(response: httpx.Response) -> tuple[Fault | None, Any]:
     """The Fault of an answer, JSON or XML, and the parsed JSON body (None when it is not JSON)."""
     content = response.content
@@ -1187,17 +1146,6 @@ def _missing(what: str) -> Fault:
     return Fault("ValidationFault", (mapping.FaultError("610", "Object Not Found", f"QuickBooks has no {what}"),))
 
 
-@contextmanager
-def _reading(what: str) -> Iterator[None]:
-    """Whatever is wrong with an answer's shape becomes a ``Transient`` that says what could not be read."""
-    try:
-        yield
-    except Malformed as error:
-        raise Transient(f"QuickBooks' answer about {what} could not be read: {error}") from None
-    except (KeyError, TypeError, AttributeError, ArithmeticError) as error:
-        raise Transient(f"QuickBooks' answer about {what} could not be read: {type(error).__name__}: {error}") from None
-
-
 def _request_id(key: str, part: str, size: int) -> str:
     """QuickBooks' ``requestid`` for one call made for a keyed call: the same every time that call is made.
 
@@ -1211,7 +1159,3 @@ def _request_id(key: str, part: str, size: int) -> str:
 
 def _query_time(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
-def _segment(external_id: str) -> str:
-    return quote(external_id, safe="")

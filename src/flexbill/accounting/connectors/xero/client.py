@@ -24,13 +24,14 @@ import email.utils
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 
+from flexbill.accounting.connectors.http import reading, segment, send, token_refusal
 from flexbill.accounting.connectors.xero import mapping
 from flexbill.accounting.connectors.xero.mapping import Json, Malformed
 from flexbill.accounting.model import (
@@ -62,6 +63,9 @@ from flexbill.accounting.ports import (
 )
 from flexbill.accounting.ratelimit import XERO_LIMITS, Limits, Observation, Problem, RateLimiter, shared_limiter
 from flexbill.clock import Clock, SystemClock
+
+_send = partial(send, system="Xero")
+_reading = partial(reading, "Xero")
 
 SCOPES = "offline_access accounting.transactions accounting.contacts accounting.settings"
 BATCH_SIZE = 50  # Xero's advice for one request
@@ -218,7 +222,7 @@ class XeroOAuth:
             what=f"the {grant}",
         )
         if response.status_code in (400, 401):
-            raise _token_refusal(response, grant)
+            raise token_refusal(response, "Xero", grant)
         _raise_for_status(response, f"the {grant}")
         with _reading(f"the answer to the {grant}"):
             body = mapping.loads(response.content)
@@ -231,23 +235,6 @@ class XeroOAuth:
                 raise Malformed("it has no refresh_token (is offline_access granted?)")
             seconds = mapping.number(expires_in, "expires_in")
             return Tokens(access, refresh, self._clock.now() + dt.timedelta(seconds=int(seconds)))
-
-
-def _token_refusal(response: httpx.Response, grant: str) -> Exception:
-    """invalid_grant (a refresh token used, expired or revoked) and a refused client need the operator to
-    connect again; anything else in a 400 is a request this code got wrong."""
-    error, description = "", ""
-    try:
-        body = mapping.loads(response.content)
-    except Malformed:
-        body = None
-    if isinstance(body, dict):
-        error = _string(body.get("error"))
-        description = _string(body.get("error_description"))
-    detail = f"{error}{': ' + description if description else ''}" or f"HTTP {response.status_code}"
-    if response.status_code == 401 or error in ("invalid_grant", "invalid_client", "unauthorized_client"):
-        return AuthExpired(f"Xero refused the {grant}: {detail}")
-    return Rejected(f"Xero refused the {grant}: {detail}")
 
 
 # --- the session -------------------------------------------------------------------------------------------------
@@ -321,7 +308,7 @@ class XeroSession:
 
     def invoice_pdf(self, external_id: str) -> bytes:
         what = f"the PDF of invoice {external_id}"
-        response = self._request("GET", f"/Invoices/{_segment(external_id)}", accept="application/pdf", what=what)
+        response = self._request("GET", f"/Invoices/{segment(external_id)}", accept="application/pdf", what=what)
         content_type = response.headers.get("content-type", "")
         if not content_type.lower().startswith("application/pdf") and not response.content.startswith(b"%PDF"):
             raise Transient(f"Xero answered {what} with {content_type or 'no content type'}, not a PDF")
@@ -353,7 +340,7 @@ class XeroSession:
         envelope = self._json(
             self._request(
                 "PUT",
-                f"/CreditNotes/{_segment(allocation.credit_note_external_id)}/Allocations",
+                f"/CreditNotes/{segment(allocation.credit_note_external_id)}/Allocations",
                 params={"summarizeErrors": "false"},
                 body={"Allocations": [mapping.allocation_body(allocation)]},
                 idempotency_key=_checked_key(idempotency_key),
@@ -484,7 +471,7 @@ class XeroSession:
     def _get_invoice(self, external_id: str) -> RemoteDocument:
         what = f"invoice {external_id}"
         envelope = self._get_json(
-            f"/Invoices/{_segment(external_id)}", params={"unitdp": str(mapping.UNIT_DECIMAL_PLACES)}, what=what
+            f"/Invoices/{segment(external_id)}", params={"unitdp": str(mapping.UNIT_DECIMAL_PLACES)}, what=what
         )
         with _reading(what):
             invoices = mapping.collection(envelope, "Invoices")
@@ -497,7 +484,7 @@ class XeroSession:
         envelope = self._json(
             self._request(
                 "POST",
-                f"/Invoices/{_segment(external_id)}",
+                f"/Invoices/{segment(external_id)}",
                 params={"unitdp": str(mapping.UNIT_DECIMAL_PLACES)},
                 body=mapping.status_body(external_id, status),
                 idempotency_key=_checked_key(idempotency_key),
@@ -583,34 +570,6 @@ class XeroSession:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def _send(
-    http: httpx.Client,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    params: dict[str, str] | None = None,
-    content: bytes | None = None,
-    data: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    auth: httpx.Auth | None = None,
-) -> httpx.Response:
-    try:
-        return http.request(
-            method,
-            url,
-            params=params,
-            content=content,
-            data=data,
-            headers=headers,
-            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-        )
-    except httpx.TimeoutException as error:
-        raise Transient(f"Xero did not answer {what} in time ({type(error).__name__})") from error
-    except httpx.RequestError as error:
-        raise Transient(f"Xero could not be reached for {what}: {type(error).__name__}: {error}") from error
 
 
 def _raise_for_status(response: httpx.Response, what: str, *, tenant_id: str | None = None) -> None:
@@ -733,17 +692,6 @@ def _date_header(response: httpx.Response) -> dt.datetime | None:
     return _http_date(value) if value else None
 
 
-@contextmanager
-def _reading(what: str) -> Iterator[None]:
-    """Whatever is wrong with an answer's shape becomes a ``Transient`` that says what could not be read."""
-    try:
-        yield
-    except Malformed as error:
-        raise Transient(f"Xero's answer about {what} could not be read: {error}") from None
-    except (KeyError, TypeError, AttributeError, ArithmeticError) as error:
-        raise Transient(f"Xero's answer about {what} could not be read: {type(error).__name__}: {error}") from None
-
-
 def _checked_key(key: str) -> str:
     """Never sent empty (Xero refuses it), never over 128 characters (a longer one is hashed)."""
     if not key or not key.strip():
@@ -767,7 +715,3 @@ def _id_chunks(ids: list[str]) -> Iterator[list[str]]:
         chunk.append(external_id)
     if chunk:
         yield chunk
-
-
-def _segment(external_id: str) -> str:
-    return quote(external_id, safe="")
