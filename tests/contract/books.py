@@ -7,6 +7,7 @@ joins the suite by adding its ``Books`` here: what the suite checks of flexbill'
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -17,6 +18,7 @@ import httpx
 from flexbill.accounting.connectors.quickbooks.client import QuickBooksSession
 from flexbill.accounting.connectors.xero.client import XeroSession
 from flexbill.accounting.ports import ConnectorSession
+from flexbill.accounting.ratelimit import QUICKBOOKS_LIMITS
 from flexbill.sandbox.server import RunningSandbox
 
 
@@ -48,6 +50,7 @@ class BookInvoice:
     amount_paid: Decimal
     amount_credited: Decimal
     voided: bool
+    draft: bool = False  # held there as a draft (only books with drafts have them)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class Books(Protocol):
     paid_status: str  # the system's own word for a paid invoice (``remote_status`` in the API)
     voided_status: str
     keeps_tax_numbers: bool  # whether a customer's tax number is sent (QuickBooks masks it when read: it is not)
+    has_drafts: bool  # whether the books hold draft invoices (QuickBooks has none: flexbill sends at issue)
+    duplicate_number_words: str  # in the books' refusal of an invoice number they already have
+    paid_in_full_words: str  # in the books' refusal of a payment on an invoice that has nothing left due
 
     @property
     def root(self) -> str:
@@ -86,10 +92,50 @@ class Books(Protocol):
 
     def invoices(self) -> list[BookInvoice]: ...
 
+    def invoice(self, external_id: str) -> BookInvoice:
+        """One invoice as the books hold it now."""
+        ...
+
     def contacts(self) -> list[BookContact]: ...
 
     def pay(self, external_id: str, **body: object) -> httpx.Response:
         """A user records a payment against the invoice there (all that is due unless ``amount`` is given)."""
+        ...
+
+    def void(self, external_id: str) -> httpx.Response:
+        """A user voids the invoice there."""
+        ...
+
+    def add_foreign_invoice(self, number: str) -> None:
+        """Someone typed an invoice with this number straight into the books, for a customer who is not ours."""
+        ...
+
+    def calls_made(self) -> int:
+        """How many API calls the books have answered (or refused) so far."""
+        ...
+
+    def calls_refused_for_the_token(self) -> int:
+        """How many of them were refused with a 401: an access token the books no longer take."""
+        ...
+
+    def live_access_tokens(self) -> int: ...
+
+    def expire_access_tokens(self) -> int:
+        """Every access token expires now (refresh tokens still work); how many did."""
+        ...
+
+    def drop_webhooks(self, count: int) -> None:
+        """The next ``count`` change notices are never delivered."""
+        ...
+
+    def webhook_counts(self) -> dict[str, int]:
+        """``delivered`` and ``dropped`` change notices so far."""
+        ...
+
+    def let_the_rate_limit_come_round(self) -> None:
+        """Wait, in real time, until flexbill's own count of calls to the books has room again. A step a test runs
+        by hand (a pull on request, one worker run) waits for a rate limit on the business clock, which the test's
+        fixed clock never brings round; ``drain`` moves that clock, this does not need to."""
         ...
 
     def fault(self, kind: FaultKind, call: Call, count: int | None = 1, **extra: object) -> None: ...
@@ -135,6 +181,9 @@ class XeroBooks:
     paid_status = "PAID"
     voided_status = "VOIDED"
     keeps_tax_numbers = True
+    has_drafts = True
+    duplicate_number_words = "Invoice # must be unique"
+    paid_in_full_words = "Authorised"  # payments are taken only on an AUTHORISED invoice, and a paid one is PAID
     _paths: ClassVar[dict[Call, tuple[str, str]]] = {
         Call.CREATE_CONTACTS: ("PUT", "/api.xro/2.0/Contacts"),
         Call.CREATE_INVOICES: ("PUT", "/api.xro/2.0/Invoices"),
@@ -168,10 +217,10 @@ class XeroBooks:
         }
 
     def invoices(self) -> list[BookInvoice]:
-        return [
-            BookInvoice(doc.doc_id, doc.number, doc.total, doc.amount_paid, doc.amount_credited, doc.status == "VOIDED")
-            for doc in self.sandbox.xero.org.invoices.values()
-        ]
+        return [_xero_invoice(doc) for doc in self.sandbox.xero.org.invoices.values()]
+
+    def invoice(self, external_id: str) -> BookInvoice:
+        return _xero_invoice(self.sandbox.xero.org.invoices[external_id])
 
     def contacts(self) -> list[BookContact]:
         return [
@@ -187,6 +236,56 @@ class XeroBooks:
 
     def pay(self, external_id: str, **body: object) -> httpx.Response:
         return httpx.post(f"{self.root}/_sandbox/invoices/{external_id}/pay", json=body)
+
+    def void(self, external_id: str) -> httpx.Response:
+        return httpx.post(f"{self.root}/_sandbox/invoices/{external_id}/void")
+
+    def add_foreign_invoice(self, number: str) -> None:
+        headers = self._api_headers()
+        contacts = f"{self.root}/api.xro/2.0/Contacts"
+        stranger = _ok(httpx.put(contacts, json={"Contacts": [{"Name": "Walk-in customer"}]}, headers=headers))
+        contact_id = stranger.json()["Contacts"][0]["ContactID"]
+        line = {"Description": "Day pass", "Quantity": 1, "UnitAmount": 20, "AccountCode": "200", "TaxType": "OUTPUT2"}
+        typed = {
+            "Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": number, "Status": "AUTHORISED",
+            "Date": "2026-11-20", "DueDate": "2026-12-04", "LineItems": [line],
+        }  # fmt: skip
+        _ok(httpx.put(f"{self.root}/api.xro/2.0/Invoices", json={"Invoices": [typed]}, headers=headers))
+
+    def calls_made(self) -> int:
+        return int(self._state()["calls"]["total"])
+
+    def calls_refused_for_the_token(self) -> int:
+        return int(self._state()["calls"]["by_status"].get("401", 0))
+
+    def live_access_tokens(self) -> int:
+        return int(self._state()["tokens"]["access_tokens_live"])
+
+    def expire_access_tokens(self) -> int:
+        return int(_ok(httpx.post(f"{self.root}/_sandbox/tokens/expire-access")).json()["expired"])
+
+    def drop_webhooks(self, count: int) -> None:
+        body = {"kind": "drop_webhooks", "method": "*", "path": "*", "count": count}
+        _ok(httpx.post(f"{self.root}/_sandbox/faults", json=body))
+
+    def webhook_counts(self) -> dict[str, int]:
+        counts = _ok(httpx.get(f"{self.root}/_sandbox/webhooks")).json()["counts"]
+        return {"delivered": int(counts.get("delivered", 0)), "dropped": int(counts.get("dropped", 0))}
+
+    def let_the_rate_limit_come_round(self) -> None:
+        """Xero's limit is 60 calls a minute, counted by Xero and read from its answers: no test here comes near."""
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = _ok(httpx.get(f"{self.root}/_sandbox/state")).json()
+        return state
+
+    def _api_headers(self) -> dict[str, str]:
+        tokens = _ok(httpx.post(f"{self.root}/_sandbox/tokens")).json()
+        return {
+            "Authorization": f"Bearer {tokens['access_token']}",
+            "xero-tenant-id": tokens["tenant_id"],
+            "Accept": "application/json",
+        }
 
     def fault(self, kind: FaultKind, call: Call, count: int | None = 1, **extra: object) -> None:
         method, path = self._paths[call]
@@ -206,12 +305,7 @@ class XeroBooks:
         _ok(httpx.post(f"{self.root}/_sandbox/tokens/revoke-all"))
 
     def add_foreign_contact(self, name: str) -> None:
-        tokens = _ok(httpx.post(f"{self.root}/_sandbox/tokens")).json()
-        headers = {
-            "Authorization": f"Bearer {tokens['access_token']}",
-            "xero-tenant-id": tokens["tenant_id"],
-            "Accept": "application/json",
-        }
+        headers = self._api_headers()
         _ok(httpx.post(f"{self.root}/api.xro/2.0/Contacts", json={"Contacts": [{"Name": name}]}, headers=headers))
 
     def receive_webhooks(self, url: str, key: str) -> None:
@@ -223,6 +317,13 @@ class XeroBooks:
     def forged_webhook(self) -> tuple[bytes, dict[str, str]]:
         body = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"x"}'
         return body, {"x-xero-signature": "bm90IHRoZSBzaWduYXR1cmU="}
+
+
+def _xero_invoice(doc: Any) -> BookInvoice:
+    voided = doc.status == "VOIDED"
+    return BookInvoice(
+        doc.doc_id, doc.number, doc.total, doc.amount_paid, doc.amount_credited, voided, doc.status == "DRAFT"
+    )
 
 
 QUICKBOOKS_CODES: dict[str, object] = {
@@ -239,6 +340,9 @@ class QuickBooksBooks:
     paid_status = "Paid"
     voided_status = "Voided"
     keeps_tax_numbers = False
+    has_drafts = False
+    duplicate_number_words = "Duplicate Document Number"
+    paid_in_full_words = "is more than its open balance"
     # Creates go in batches, so a fault names the entity the batch carries.
     _calls: ClassVar[dict[Call, dict[str, str]]] = {
         Call.CREATE_CONTACTS: {"method": "POST", "path": "*/batch", "entity": "Customer"},
@@ -265,13 +369,18 @@ class QuickBooksBooks:
 
     def counts(self) -> dict[str, int]:
         company = self.sandbox.quickbooks.company
-        payments = company.all("Payment")
+        our_invoices = {i["Id"] for i in company.all("Invoice") if _ours(i)}
         return {
             # The demo company's own customers are not ours: count those flexbill made (they carry our id).
             "contacts": sum(1 for c in company.all("Customer") if "flexbill customer" in (c.get("Notes") or "")),
-            "invoices": sum(1 for i in company.all("Invoice") if _ours(i)),
-            # Money received: payments that move money (a credit memo applied is a payment of no money).
-            "payments": sum(1 for p in payments if Decimal(str(p["TotalAmt"])) > 0 and _ours(p, "payment")),
+            "invoices": len(our_invoices),
+            # Money received against our invoices, sent by flexbill or taken by a user in QuickBooks (a credit memo
+            # applied is a payment of no money).
+            "payments": sum(
+                1
+                for p in company.all("Payment")
+                if Decimal(str(p["TotalAmt"])) > 0 and (_ours(p, "payment") or _pays(p, our_invoices))
+            ),
             "credit_notes": len(company.all("CreditMemo")),
         }
 
@@ -306,6 +415,11 @@ class QuickBooksBooks:
             if _ours(invoice)
         ]
 
+    def invoice(self, external_id: str) -> BookInvoice:
+        found = [invoice for invoice in self.invoices() if invoice.external_id == external_id]
+        assert found, f"QuickBooks has no invoice {external_id} of ours"
+        return found[0]
+
     def contacts(self) -> list[BookContact]:
         return [
             BookContact(
@@ -320,6 +434,57 @@ class QuickBooksBooks:
 
     def pay(self, external_id: str, **body: object) -> httpx.Response:
         return httpx.post(f"{self.root}/_sandbox/invoices/{external_id}/pay", json=body)
+
+    def void(self, external_id: str) -> httpx.Response:
+        return httpx.post(f"{self.root}/_sandbox/invoices/{external_id}/void")
+
+    def add_foreign_invoice(self, number: str) -> None:
+        headers, company_url = self._api()
+        stranger = _ok(httpx.post(f"{company_url}/customer", json={"DisplayName": "Walk-in customer"}, headers=headers))
+        line = {
+            "DetailType": "SalesItemLineDetail", "Amount": 20, "Description": "Day pass",
+            "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "Qty": 1, "UnitPrice": 20, "TaxCodeRef": {"value": "2"}},
+        }  # fmt: skip
+        typed = {
+            "CustomerRef": {"value": stranger.json()["Customer"]["Id"]}, "DocNumber": number,
+            "TxnDate": "2026-11-20", "DueDate": "2026-12-04", "GlobalTaxCalculation": "TaxExcluded", "Line": [line],
+        }  # fmt: skip
+        _ok(httpx.post(f"{company_url}/invoice", json=typed, headers=headers))
+
+    def calls_made(self) -> int:
+        return int(self._state()["calls"]["total"])
+
+    def calls_refused_for_the_token(self) -> int:
+        return int(self._state()["calls"]["by_status"].get("401", 0))
+
+    def live_access_tokens(self) -> int:
+        return int(self._state()["tokens"]["access_tokens_live"])
+
+    def expire_access_tokens(self) -> int:
+        return int(_ok(httpx.post(f"{self.root}/_sandbox/tokens/expire-access")).json()["expired"])
+
+    def drop_webhooks(self, count: int) -> None:
+        _ok(httpx.post(f"{self.root}/_sandbox/faults", json={"kind": "drop_webhooks", "count": count}))
+
+    def webhook_counts(self) -> dict[str, int]:
+        counts = _ok(httpx.get(f"{self.root}/_sandbox/webhooks")).json()["counts"]
+        return {"delivered": int(counts.get("delivered", 0)), "dropped": int(counts.get("dropped", 0))}
+
+    def let_the_rate_limit_come_round(self) -> None:
+        # flexbill counts QuickBooks' ten calls a second itself, in real time: a second (and the margin the count
+        # keeps for the server's clock) after the last call, the window is empty again.
+        second = next(window for window in QUICKBOOKS_LIMITS.windows if window.seconds <= 1)
+        time.sleep(second.seconds + QUICKBOOKS_LIMITS.margin)
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = _ok(httpx.get(f"{self.root}/_sandbox/state")).json()
+        return state
+
+    def _api(self) -> tuple[dict[str, str], str]:
+        """Headers for a call as a user's own app would make it, and the company's URL."""
+        tokens = _ok(httpx.post(f"{self.root}/_sandbox/tokens")).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json"}
+        return headers, f"{self.root}/v3/company/{tokens['realm_id']}"
 
     def fault(self, kind: FaultKind, call: Call, count: int | None = 1, **extra: object) -> None:
         fields: dict[str, object] = dict(self._calls[call])
@@ -342,10 +507,8 @@ class QuickBooksBooks:
         _ok(httpx.post(f"{self.root}/_sandbox/tokens/revoke-all"))
 
     def add_foreign_contact(self, name: str) -> None:
-        tokens = _ok(httpx.post(f"{self.root}/_sandbox/tokens")).json()
-        headers = {"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json"}
-        url = f"{self.root}/v3/company/{tokens['realm_id']}/customer"
-        _ok(httpx.post(url, json={"DisplayName": name}, headers=headers))
+        headers, company_url = self._api()
+        _ok(httpx.post(f"{company_url}/customer", json={"DisplayName": name}, headers=headers))
 
     def receive_webhooks(self, url: str, key: str) -> None:
         _ok(httpx.put(f"{self.root}/_sandbox/webhooks", json={"url": url, "verifier_token": key}))
@@ -356,6 +519,12 @@ class QuickBooksBooks:
     def forged_webhook(self) -> tuple[bytes, dict[str, str]]:
         body = b'[{"specversion":"1.0","id":"x","type":"qbo.invoice.updated.v1","intuitentityid":"1"}]'
         return body, {"intuit-signature": "bm90IHRoZSBzaWduYXR1cmU="}
+
+
+def _pays(payment: dict[str, Any], invoice_ids: set[str]) -> bool:
+    """Whether the payment is applied to one of these invoices."""
+    links = [link for line in payment.get("Line") or [] for link in line.get("LinkedTxn") or []]
+    return any(link["TxnType"] == "Invoice" and link["TxnId"] in invoice_ids for link in links)
 
 
 def _ours(record: dict[str, Any], kind: str = "invoice") -> bool:

@@ -3,8 +3,13 @@ that system's sandbox (``books``), on each database."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from flexbill.accounting.connectors.quickbooks.client import QuickBooksConnector
+from flexbill.accounting.ratelimit import QUICKBOOKS_LIMITS
+from flexbill.accounting.registry import connectors
 from flexbill.sandbox.server import RunningSandbox
 from tests.contract.books import Books, QuickBooksBooks, XeroBooks
 from tests.integration.conftest import api_key, auto_sync, cat, client, mail, sandbox
@@ -12,6 +17,15 @@ from tests.integration.conftest import api_key, auto_sync, cat, client, mail, sa
 __all__ = ["api_key", "auto_sync", "cat", "client", "mail", "sandbox"]  # the integration suite's fixtures
 
 PROVIDERS = {"xero": XeroBooks, "quickbooks": QuickBooksBooks}
+
+
+@pytest.fixture(autouse=True)
+def _quickbooks_in_sandbox_time(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QuickBooks sends no Retry-After: the connector waits its minute after a refusal. The sandbox's minute is
+    compressed, so the connector is told so, as Xero's sandbox tells Xero's connector in its answers."""
+    scale = sandbox.quickbooks.clock.time_scale
+    compressed = replace(QUICKBOOKS_LIMITS, refused_wait=QUICKBOOKS_LIMITS.refused_wait / scale)
+    monkeypatch.setitem(connectors(), "quickbooks", QuickBooksConnector(limits=compressed))
 
 
 @pytest.fixture(params=sorted(PROVIDERS))

@@ -422,7 +422,7 @@ class QuickBooksSession:
         if not response.content.startswith(b"%PDF"):
             fault, _ = _fault_in(response)
             if fault is not None:  # a Fault in place of the PDF raises as what it is
-                raise _fault_error(fault, what, response.status_code)
+                raise _fault_error(fault, what, response.status_code, self._limiter.limits.refused_wait)
             content_type = response.headers.get("content-type", "")
             raise Transient(f"QuickBooks answered {what} with {content_type or 'no content type'}, not a PDF")
         return response.content
@@ -935,7 +935,9 @@ class QuickBooksSession:
                     raise Transient(f"QuickBooks answered {sent_what} without an answer for item {number}")
                 fault = mapping.fault_of(response)
                 if fault is not None:
-                    error = _fault_error(fault, f"{operation.entity} {number} of {sent_what}", 200)
+                    error = _fault_error(
+                        fault, f"{operation.entity} {number} of {sent_what}", 200, self._limiter.limits.refused_wait
+                    )
                     if isinstance(error, RateLimited | AuthExpired | Transient):
                         raise error
                     answers[operation.our_id] = fault
@@ -1013,7 +1015,7 @@ class QuickBooksSession:
         response = self._request(
             method, path, params=params, body=body, text=text, request_id=request_id, batch=batch, what=what
         )
-        return _checked(response, what)
+        return _checked(response, what, self._limiter.limits.refused_wait)
 
     def _request(
         self,
@@ -1047,11 +1049,11 @@ class QuickBooksSession:
                 self._http, method, self._company + path, params=query, content=content, headers=headers, what=what
             )
             if _throttled(response):
-                observation = Observation(limited=True, problem=Problem.WINDOW, retry_after=THROTTLE_WAIT)
+                observation = Observation(limited=True, problem=Problem.WINDOW)  # for the limits' refused_wait
         finally:
             self._limiter.release(permit, observation)
         if not 200 <= response.status_code < 300:
-            _checked(response, what)
+            _checked(response, what, self._limiter.limits.refused_wait)
         return response
 
 
@@ -1078,16 +1080,17 @@ def _throttled(response: httpx.Response) -> bool:
     return fault is not None and ("3001" in fault.codes or any("ThrottleExceeded" in w for w in fault.words))
 
 
-def _checked(response: httpx.Response, what: str) -> Any:
-    """The JSON of a good answer; any Fault (whatever the status) or any status other than 2xx raises."""
+def _checked(response: httpx.Response, what: str, throttle_wait: float = THROTTLE_WAIT) -> Any:
+    """The JSON of a good answer; any Fault (whatever the status) or any status other than 2xx raises. A refusal
+    for rate waits ``throttle_wait`` (QuickBooks says nothing of how long)."""
     status = response.status_code
     fault, body = _fault_in(response)
     if status == 429 and fault is None:
         raise RateLimited(
-            f"QuickBooks refused {what} for rate (HTTP 429); try again in {THROTTLE_WAIT:g} s", THROTTLE_WAIT
+            f"QuickBooks refused {what} for rate (HTTP 429); try again in {throttle_wait:g} s", throttle_wait
         )
     if fault is not None:
-        raise _fault_error(fault, what, status)
+        raise _fault_error(fault, what, status, throttle_wait)
     if 200 <= status < 300:
         if body is None:
             raise Transient(f"QuickBooks' answer about {what} could not be read: it is not JSON")
@@ -1107,13 +1110,13 @@ def _checked(response: httpx.Response, what: str) -> Any:
     raise Transient(f"QuickBooks answered {what} with HTTP {status}: {snippet}")
 
 
-def _fault_error(fault: Fault, what: str, status: int) -> ConnectorError:
+def _fault_error(fault: Fault, what: str, status: int, throttle_wait: float = THROTTLE_WAIT) -> ConnectorError:
     codes = fault.codes
     words = "; ".join(fault.words)
     kind = fault.type.lower()
     if status == 429 or "3001" in codes or "ThrottleExceeded" in words:
         return RateLimited(
-            f"QuickBooks refused {what} for rate: {words}; try again in {THROTTLE_WAIT:g} s", THROTTLE_WAIT
+            f"QuickBooks refused {what} for rate: {words}; try again in {throttle_wait:g} s", throttle_wait
         )
     if status == 401 or kind in ("authenticationfault", "authentication") or codes & _AUTH_CODES:
         return AuthExpired(f"QuickBooks refused the access token for {what}: {words}")
