@@ -35,7 +35,11 @@ def test_state_counts_calls_and_reset_starts_afresh(qbo: QuickBooks) -> None:
 
 
 def test_preferences_and_company_info(qbo: QuickBooks) -> None:
-    assert qbo.control("GET", "preferences").json() == {"custom_txn_numbers": False, "custom_field": True}
+    assert qbo.control("GET", "preferences").json() == {
+        "custom_txn_numbers": False,
+        "custom_field": True,
+        "print_custom_field": False,
+    }
     prefs = qbo.ok(qbo.get("preferences"), "Preferences")
     sales = prefs["SalesFormsPrefs"]
     assert sales["CustomTxnNumbers"] is False

@@ -286,6 +286,20 @@ def test_the_pdf_is_a_real_pdf_with_the_number_and_total(qbo: QuickBooks) -> Non
     assert fault_code(qbo.get("invoice/9999/pdf")) == "610"
 
 
+def test_the_custom_field_is_printed_on_the_pdf_only_when_the_company_prints_it(qbo: QuickBooks) -> None:
+    customer = qbo.customer("Acme Ltd")
+    our_id = {"DefinitionId": "1", "Type": "StringType", "StringValue": "inv-7f3a"}
+    invoice = qbo.invoice(customer["Id"], line("100.00"), CustomField=[our_id])
+
+    def printed() -> str:
+        content = qbo.get(f"invoice/{invoice['Id']}/pdf", headers={"Accept": "application/pdf"}).content
+        return "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+    assert "inv-7f3a" not in printed()
+    qbo.control("PUT", "preferences", {"print_custom_field": True})
+    assert "inv-7f3a" in printed()
+
+
 def test_minorversion_must_be_a_number(qbo: QuickBooks) -> None:
     customer = qbo.customer()
     assert qbo.get(f"customer/{customer['Id']}", params={"minorversion": "4"}).status_code == 200

@@ -52,9 +52,10 @@ Control endpoints (no token needed; never counted, throttled or faulted)
 "batch_per_minute", "throttle_body": "json" | "xml"}``
     QuickBooks' throttles by default (500, 10, 10, 40; JSON); fields left out are kept.
 ``GET /_sandbox/preferences``, ``PUT /_sandbox/preferences``  ``{"custom_txn_numbers": true, "custom_field":
-false}``
-    ``SalesFormsPrefs.CustomTxnNumbers`` (off by default) and whether the sales forms' custom field
-    "flexbill id" (DefinitionId 1) is defined (on by default).
+false, "print_custom_field": true}``
+    ``SalesFormsPrefs.CustomTxnNumbers`` (off by default), whether the sales forms' custom field "flexbill id"
+    (DefinitionId 1) is defined (on by default) and whether it is printed on the PDF, QuickBooks' "Print on form"
+    (off by default: the id is for the books, not for the member).
 ``GET /_sandbox/time``, ``PUT /_sandbox/time``  ``{"time_scale": 60, "advance_seconds": 3600, "now": "...",
 "running": true}``
     Sandbox time, shared with the other sandboxes of the server: speed, a jump forward, a new instant, a stop.

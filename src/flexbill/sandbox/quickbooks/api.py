@@ -280,7 +280,8 @@ def _render_pdf(company: Company, name: str, entity_id: str) -> bytes:
         document = company.read(name, entity_id)
         customer = company.read("Customer", document["CustomerRef"]["value"])
         tax_rates = {stored.id: stored.data for stored in company.records["TaxRate"].values()}
-    return pdf.render(name, document, customer, tax_rates)
+        printed_fields = company.print_custom_field
+    return pdf.render(name, document, customer, tax_rates, printed_fields=printed_fields)
 
 
 @router.post("/{entity}/{entity_id}/send")

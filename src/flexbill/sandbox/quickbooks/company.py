@@ -290,6 +290,8 @@ class Company:
             self.deleted: dict[str, dict[str, Deleted]] = {name: {} for name in ENTITY_PATHS.values()}
             self.custom_txn_numbers = False
             self.custom_field = True
+            # QuickBooks' "Print on form" for the custom field; flexbill's id is for the books, not the member.
+            self.print_custom_field = False
             self.company_info = Stored("1", demo.company_info(), 0, now, now)
             self.preferences_updated = now
             self.preferences_sync = 0
@@ -326,12 +328,20 @@ class Company:
         self._next_txn_id += 1
         return str(self._next_txn_id - 1)
 
-    def set_preferences(self, *, custom_txn_numbers: bool | None = None, custom_field: bool | None = None) -> None:
+    def set_preferences(
+        self,
+        *,
+        custom_txn_numbers: bool | None = None,
+        custom_field: bool | None = None,
+        print_custom_field: bool | None = None,
+    ) -> None:
         with self.lock:
             if custom_txn_numbers is not None:
                 self.custom_txn_numbers = custom_txn_numbers
             if custom_field is not None:
                 self.custom_field = custom_field
+            if print_custom_field is not None:
+                self.print_custom_field = print_custom_field
             self.preferences_sync += 1
             self.preferences_updated = self._now()
 

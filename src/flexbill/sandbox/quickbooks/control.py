@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from flexbill.sandbox.quickbooks.company import Company
 from flexbill.sandbox.quickbooks.faults import FaultKind, LoseMode
 from flexbill.sandbox.quickbooks.limits import ThrottleBody
 from flexbill.sandbox.quickbooks.oauth import ACCOUNTING_SCOPE
@@ -57,6 +58,7 @@ class LimitsRequest(_Body):
 class PreferencesRequest(_Body):
     custom_txn_numbers: bool | None = Field(default=None, description="SalesFormsPrefs.CustomTxnNumbers")
     custom_field: bool | None = Field(default=None, description='The sales forms\' custom field "flexbill id".')
+    print_custom_field: bool | None = Field(default=None, description='The custom field\'s "Print on form".')
 
 
 class FaultRequest(_Body):
@@ -161,17 +163,24 @@ def put_limits(request: Request, body: LimitsRequest) -> dict[str, int | str]:
     return limiter.limits.as_dict()
 
 
+def _preferences(company: Company) -> dict[str, bool]:
+    return {
+        "custom_txn_numbers": company.custom_txn_numbers,
+        "custom_field": company.custom_field,
+        "print_custom_field": company.print_custom_field,
+    }
+
+
 @router.get("/preferences")
 def get_preferences(request: Request) -> dict[str, bool]:
-    company = _sandbox(request).company
-    return {"custom_txn_numbers": company.custom_txn_numbers, "custom_field": company.custom_field}
+    return _preferences(_sandbox(request).company)
 
 
 @router.put("/preferences")
 def put_preferences(request: Request, body: PreferencesRequest) -> dict[str, bool]:
     company = _sandbox(request).company
-    company.set_preferences(custom_txn_numbers=body.custom_txn_numbers, custom_field=body.custom_field)
-    return {"custom_txn_numbers": company.custom_txn_numbers, "custom_field": company.custom_field}
+    company.set_preferences(**body.model_dump(exclude_none=True))
+    return _preferences(company)
 
 
 @router.get("/faults")

@@ -55,9 +55,15 @@ def _address(address: dict[str, Any] | None) -> list[str]:
 
 
 def render(
-    name: str, document: dict[str, Any], customer: dict[str, Any], tax_rates: dict[str, dict[str, Any]]
+    name: str,
+    document: dict[str, Any],
+    customer: dict[str, Any],
+    tax_rates: dict[str, dict[str, Any]],
+    *,
+    printed_fields: bool = False,
 ) -> bytes:
-    """The PDF of a rendered invoice or credit memo (as the API answers with it) for its customer."""
+    """The PDF of a rendered invoice or credit memo (as the API answers with it) for its customer; its custom
+    fields are printed only when the company prints them on the form (``printed_fields``)."""
     info = demo.company_info()
     currency = document["CurrencyRef"]["value"]
     is_invoice = name == "Invoice"
@@ -105,7 +111,11 @@ def render(
         )
     voided = str(document.get("PrivateNote", "")).startswith("Voided")
     stamp = "VOID" if voided else ("PAID" if is_invoice and total > 0 and balance == 0 else "")
-    custom_fields = [(f["Name"], f["StringValue"]) for f in document.get("CustomField", []) if f.get("StringValue")]
+    custom_fields = [
+        (f["Name"], f["StringValue"])
+        for f in document.get("CustomField", [])
+        if printed_fields and f.get("StringValue")
+    ]
     context = {
         "title": "Invoice" if is_invoice else "Credit note",
         "is_invoice": is_invoice,
