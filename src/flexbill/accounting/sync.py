@@ -553,14 +553,23 @@ def billed_span(invoice: InvoiceRow) -> str:
     return human_period(Period(min(start for start, _ in periods), max(end for _, end in periods)))
 
 
-def _invoice_lookup(
-    ctx: Context, connection_id: uuid.UUID, invoice: InvoiceRow, detail: _InvoiceSnapshot
-) -> DocumentLookup:
-    """What we know of an invoice that may have reached the books, to find it there by our id."""
+def _invoice_lookups(
+    ctx: Context,
+    connection_id: uuid.UUID,
+    invoices: Sequence[InvoiceRow],
+    details: Mapping[uuid.UUID, _InvoiceSnapshot],
+) -> list[DocumentLookup]:
+    """What we know of invoices that may have reached the books, to find them there by our id: their customers'
+    records are read in one query."""
     with ctx.readers() as db:
-        contact = _customer_records(db, connection_id, [invoice.customer_id]).get(invoice.customer_id)
-    number = detail.document.number if detail.document is not None else None
-    return DocumentLookup(invoice.id, contact.external_id if contact else None, invoice.issue_date, number)
+        contacts = _customer_records(db, connection_id, {invoice.customer_id for invoice in invoices})
+    lookups = []
+    for invoice in invoices:
+        contact = contacts.get(invoice.customer_id)
+        document = details[invoice.id].document
+        number = document.number if document is not None else None
+        lookups.append(DocumentLookup(invoice.id, contact.external_id if contact else None, invoice.issue_date, number))
+    return lookups
 
 
 def _send_invoices(
@@ -579,8 +588,8 @@ def _send_invoices(
         if details[invoice_id].status != InvoiceStatus.VOIDED:
             continue
         if external_id is None and uncertain:
-            lookup = _invoice_lookup(ctx, connection_id, invoices[invoice_id], details[invoice_id])
-            found = remote.call(lambda s, k=lookup: s.find_invoices([k]))  # type: ignore[misc]
+            lookups = _invoice_lookups(ctx, connection_id, [invoices[invoice_id]], details)
+            found = remote.call(lambda s, k=lookups: s.find_invoices(k))  # type: ignore[misc]
             external_id = found[invoice_id].external_id if invoice_id in found else None
         if external_id is None:
             _store(ctx, connection_id, invoice_id, "void", _never_sent, batch.revision(invoice_id))
@@ -619,7 +628,7 @@ def _send_invoices(
     uncertain_ids = [i for i in batch.tasks if state[i][0] is None and state[i][1]]
     adopted: dict[uuid.UUID, RemoteDocument] = {}
     if uncertain_ids:
-        lookups = [_invoice_lookup(ctx, connection_id, invoices[i], details[i]) for i in uncertain_ids]
+        lookups = _invoice_lookups(ctx, connection_id, [invoices[i] for i in uncertain_ids], details)
         adopted = remote.call(lambda s: s.find_invoices(lookups))
     for invoice_id, found in adopted.items():
         _store(
