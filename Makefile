@@ -25,8 +25,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite runs in one process per CPU, four at most (pytest-xdist; TEST_PROCESSES=0 runs it in this one). The
+# browser tests keep to one process between them (--dist loadgroup).
+TEST_PROCESSES ?= auto
+
 unit: $(STAMP)
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --maxprocesses 4 --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bill_run.py

@@ -2,7 +2,9 @@
 client with a key.
 
 ``FLEXBILL_TEST_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``) makes every test
-that uses a database run twice: on SQLite and on that database. CI sets it.
+that uses a database run twice: on SQLite and on that database. CI sets it. When the suite runs in several
+processes (``pytest -n N``, as ``make test`` does), each process uses a database of its own beside that one
+(``test_gw0``, ``test_gw1``, ...), created on first use: the tests empty their database between them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
 
 from flexbill.accounting.ratelimit import forget_shared_limiters
 from flexbill.bootstrap import Context
@@ -24,6 +26,11 @@ from flexbill.db import make_engine, make_session_factory
 from flexbill.migrations import upgrade
 from flexbill.models import metadata
 from flexbill.settings import Settings
+
+# The CLI's tables and messages wrap at the terminal's width, which Rich reads from COLUMNS when the CLI's console is
+# made (on import). One wide width for every run, whether pytest runs in a terminal or in worker processes (where
+# pytest-xdist sets COLUMNS to 80), so that no assertion depends on where the suite runs or how long a path is.
+os.environ["COLUMNS"] = "200"
 
 POSTGRES_URL = os.environ.get("FLEXBILL_TEST_DATABASE_URL")
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
@@ -50,10 +57,33 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _this_process_database(url: str) -> str:
+    """The configured database, or under pytest-xdist the worker's own database beside it (created if missing)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    configured = make_url(url)
+    own = configured.set(database=f"{configured.database}_{worker}")
+    admin = create_engine(configured, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            found = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database})
+            if not found:
+                connection.execute(text(f'CREATE DATABASE "{own.database}"'))
+    finally:
+        admin.dispose()
+    return own.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def postgres_engine() -> Iterator[Engine]:
+def postgres_url() -> str:
     assert POSTGRES_URL, "FLEXBILL_TEST_DATABASE_URL is not set"
-    engine = make_engine(POSTGRES_URL)
+    return _this_process_database(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
@@ -84,8 +114,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         return f"sqlite:///{path}"
     engine: Engine = request.getfixturevalue("postgres_engine")
     _empty_postgres(engine)
-    assert POSTGRES_URL
-    return POSTGRES_URL
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
