@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flexbill.access import audit
 from flexbill.clock import Clock, ShiftedClock, SystemClock
-from flexbill.db import make_engine, make_session_factory, read_only
+from flexbill.db import make_engine, make_session_factory, one_statement_reads, read_only
 from flexbill.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -26,9 +26,11 @@ class Context:
     sessions: sessionmaker[Session]  # for use cases that write
     clock: Clock = field(default_factory=SystemClock)
     readers: sessionmaker[Session] = field(init=False)  # for reads: on SQLite they never wait for a writer
+    lookups: sessionmaker[Session] = field(init=False)  # for a statement or two read on every request (sign-in)
 
     def __post_init__(self) -> None:
         self.readers = make_session_factory(read_only(self.engine))
+        self.lookups = make_session_factory(one_statement_reads(self.engine))
         audit.watch(self.sessions)  # every change a person or an API key makes is recorded
 
 

@@ -151,7 +151,7 @@ def _signed_in(
     ctx = context_of(request)
     token = request.cookies.get(cookie, "")
     now = ctx.clock.now()
-    with ctx.readers() as db:
+    with ctx.lookups() as db:
         row = find_session(db, token, kind, now) if token else None
         signed_in = who(db, row) if row is not None else None
         if row is None or signed_in is None:

@@ -21,6 +21,7 @@ from flexbill.accounting.model import RecordKind
 from flexbill.accounting.service import request_sync
 from flexbill.accounting.store import SyncLogRow, SyncRecordRow
 from flexbill.catalog.store import LocationRow
+from flexbill.clock import local_today
 from flexbill.customers.store import CustomerRow
 from flexbill.errors import FlexbillError, InvalidInput, NotFound
 from flexbill.invoicing import service as invoicing
@@ -94,7 +95,8 @@ def invoice_list(
         "attention": attention, "issued_from": issued_from, "issued_to": issued_to,
     }  # fmt: skip
     with ctx.readers() as db:
-        todays = invoicing.todays_by_location(db, ctx.clock)
+        locations = list(db.scalars(select(LocationRow).order_by(LocationRow.name)))
+        todays = {location.id: local_today(ctx.clock, location.timezone) for location in locations}
         query = _filtered(select(InvoiceRow).options(raiseload(InvoiceRow.lines)), filters, todays)
         if before is not None:
             query = query.where(InvoiceRow.id < before)
@@ -102,7 +104,6 @@ def invoice_list(
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         items = _listed(db, rows, todays)
-        locations = list(db.scalars(select(LocationRow).order_by(LocationRow.name)))
         customer = db.get(CustomerRow, customer_id) if customer_id else None
     next_query = request.query_params.multi_items()
     next_params = [(k, v) for k, v in next_query if k != "before"]

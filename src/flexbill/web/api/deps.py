@@ -45,7 +45,7 @@ def _authenticate(request: Request, ctx: Context, scope: str) -> None:
             "send your API key as 'Authorization: Bearer <key>' (make one with `flexbill api-keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with ctx.readers() as db:
+    with ctx.lookups() as db:
         row = find_api_key(db, key.strip())
         if row is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this API key is not valid or has been revoked")

@@ -20,7 +20,7 @@ from flexbill.errors import FlexbillError
 from flexbill.invoicing.documents import invoice_pdf
 from flexbill.invoicing.model import OPEN_STATUSES, InvoiceStatus
 from flexbill.invoicing.pdf import format_quantity, format_unit_price, is_payable_online, tax_word
-from flexbill.invoicing.service import amount_due, is_overdue, stored_tax_breakdown, todays_by_location
+from flexbill.invoicing.service import amount_due, is_overdue, stored_tax_breakdown
 from flexbill.invoicing.store import InvoiceLineRow, InvoiceRow, PaymentRow
 from flexbill.links import public_base_url
 from flexbill.notify.render import METHOD_LABELS
@@ -71,7 +71,7 @@ def invoice_list(
     with ctx.readers() as db:
         customer_ids = customer_ids_of(db, member)
         query = (
-            select(InvoiceRow, LocationRow.name)
+            select(InvoiceRow, LocationRow.name, LocationRow.timezone)
             .join(LocationRow, LocationRow.id == InvoiceRow.location_id)
             .where(InvoiceRow.customer_id.in_(customer_ids), InvoiceRow.status != InvoiceStatus.DRAFT.value)
         )
@@ -84,8 +84,8 @@ def invoice_list(
         query = query.order_by(InvoiceRow.issue_date.desc(), InvoiceRow.id.desc()).offset(start)
         query = query.options(raiseload(InvoiceRow.lines))  # the list shows no lines: do not read them
         found = db.execute(query.limit(PAGE_SIZE + 1)).all()
-        todays = todays_by_location(db, ctx.clock)
-        items = [_summary(invoice, location, todays[invoice.location_id]) for invoice, location in found[:PAGE_SIZE]]
+        todays = {timezone: local_today(ctx.clock, timezone) for _, _, timezone in found}
+        items = [_summary(invoice, location, todays[timezone]) for invoice, location, timezone in found[:PAGE_SIZE]]
     filters = {"show": show, "q": q}
     return render(
         request,
