@@ -4,15 +4,22 @@ member reads the same figure the same way everywhere."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
-from babel.numbers import format_currency
+from babel import Locale
+from babel.numbers import parse_pattern
 
 from flexbill.money import round_money
 
 # The one locale of what members read: how amounts, quantities and dates are written.
 LOCALE = "en_GB"
+_LOCALE = Locale.parse(LOCALE)
+_CURRENCY_PATTERN = parse_pattern(_LOCALE.currency_formats["standard"])  # what babel's format_currency uses
 
 
+# A page of invoices prints the same few amounts again and again (a space has a handful of prices), and Babel takes
+# some 20 microseconds for each: the last few thousand are kept.
+@lru_cache(maxsize=4096)
 def format_money(amount: Decimal, currency: str) -> str:
     """An amount as printed, rounded to the currency's minor unit.
 
@@ -22,4 +29,4 @@ def format_money(amount: Decimal, currency: str) -> str:
     ('JP¥1,234', '-£5.00', '£0.13')
     """
     # Rounded here, half up as everywhere in flexbill: Babel's own rounding is half even.
-    return format_currency(round_money(amount, currency), currency, locale=LOCALE)
+    return str(_CURRENCY_PATTERN.apply(round_money(amount, currency), _LOCALE, currency=currency))
