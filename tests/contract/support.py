@@ -80,7 +80,9 @@ def drain(ctx: Context, *, timeout: float = 60.0) -> None:
     """Run the worker until no task is left. A task delayed on the business clock (a retry, or a rate limit the
     connector keeps: QuickBooks' ten calls a second come round in real time) is brought due by moving a test's
     fixed clock on to it; the sandboxes' compressed minutes pass in real time meanwhile."""
-    worker = Worker(ctx, default_handlers(ctx), poll_interval=0.05, lease=timedelta(minutes=5))
+    # The lease is long: the fixed clock is moved on to the next task due, here or in another thread draining at the
+    # same time, while a worker may still be in the middle of a batch; a real clock never jumps under a live worker.
+    worker = Worker(ctx, default_handlers(ctx), poll_interval=0.05, lease=timedelta(hours=6))
     kinds = list(worker.handlers)
     deadline = time.monotonic() + timeout
     while True:
