@@ -7,21 +7,50 @@ to its own address, 100,000 issued invoices of a few lines each: most paid with 
 overdue, a few void; most of the older ones synced to an accounting system), serves the real app in a child process
 (``flexbill serve --workers N``: uvicorn, no task worker) and lets ``--clients`` concurrent clients (asyncio +
 httpx, each on its own keep-alive connection, each signed in as its own member, staff session or API key) hammer
-each target in turn for ``--requests`` requests, after a warm-up. It prints, per target: requests, errors (any
-answer that is not 2xx), p50, p95, p99 and max latency in milliseconds, throughput, and the CPU the server's
-processes spent per request.
+each target in turn for ``--requests`` requests, after a warm-up. By default the clients are a closed loop (each
+sends its next request when the last one is answered); ``--think S`` makes each wait S seconds on average (drawn at
+random) before each request, as a person reading a page does. It prints, per target: requests, errors (any answer
+that is not 2xx), p50, p95, p99 and max latency in milliseconds, throughput, and the CPU the server's processes
+(cpu/req) and the clients (client) spent per request.
 
 Targets: p99 <= 100 ms for pages, <= 50 ms for the API, at 50 concurrent clients, on a 2-vCPU machine whose two
-CPUs the clients, the server and PostgreSQL all share. The clients are a closed loop (each sends its next request
-when the last one is answered), so latency is about clients / throughput: 100 ms at 50 clients takes some 500 pages
-a second.
+CPUs the clients, the server and PostgreSQL all share. In a closed loop latency is about clients / throughput: 100
+ms at 50 clients takes 500 pages a second, some 4 ms of CPU per page for the server, PostgreSQL and the clients
+together. A page takes two to four times that in the server alone.
 
-Figures (p50 and p99 in ms; req/s; cpu: server CPU ms per request), PostgreSQL 15, 100,000 invoices, 2 web
-processes, on the 2-vCPU machine shared with the clients and with other work whose load average rose from under 1
-to 7 during the run before, from 2 to 14 during the run after: latencies and throughput vary by a third from run to
-run; the CPU per request is the steadier figure.
+Figures, PostgreSQL 15, 100,000 invoices, 2 web processes, on the 2-vCPU machine (p50 and p99 in ms; req/s; cpu:
+server CPU ms per request). This machine ran the same code about half as fast on 27 November as on the day of the
+figures before; the cpu column compares runs of one day.
 
-                               50 clients: before             50 clients: after         1 client: p50 ms
+                                50 clients, closed loop       50 clients, 1 s think         1 client
+    target                      p50    p99  req/s   cpu      p50    p99  req/s   cpu      p50    p99
+    portal list                 449    688    109   8.2     16.5   43.4     46   9.4     14.2   18.4
+    portal invoice              556    924    110  10.5     23.9   74.8     45  11.7     17.8   22.6
+    console list                771   1378     82  16.4     29.7  124.7     46  15.6     22.2   30.1
+    console list ?status=paid   684   1245     71  15.8     32.9  129.3     45  16.5     21.3   34.5
+    console invoice             687   1252     71  17.0     54.7  202.4     43  19.0     27.1   35.4
+    api list                   1433   3858     27  55.6     1255   3204     21  69.9     60.8   89.4
+    api invoice                 712    957     70  13.1     22.7   92.2     45  12.8     14.9   20.7
+
+So: with one client every page and the API's single invoice meet their targets; with 50 people reading at a human
+pace the portal's pages do and the console's p99 is 125 to 202 ms; in a closed loop of 50 none does. The
+API's default page (100 invoices with their lines, 220 kB) takes some 55 ms of server CPU and misses its target
+even alone: integrators asking for less (``limit``) get it sooner.
+
+What changed for these figures, measured on one day:
+- a page makes half the round trips to PostgreSQL it made (ten for a portal page before, five now): a pooled
+  connection is pinged only after 10 s idle (``flexbill.db``), who is signed in or whose API key it is is read
+  outside a transaction (``Context.lookups``), and the lists take the locations' time zones from queries they
+  already make;
+- amounts are printed with Babel's pattern parsed once and the recent ones kept (a sixth of the console list);
+- in a back-to-back run before and after the round trips (one run each, and runs vary by a fifth, so take it
+  as rough), throughput at 50 clients rose from 48 to 64 req/s for the console's list, 50 to 63 for its invoice
+  page, 16 to 23 for the API list and by a tenth for the portal's pages; uvloop and httptools under uvicorn made
+  no difference that three runs each could tell from the noise, so flexbill does not depend on them.
+
+Before, on the earlier day (p50 and p99 in ms; req/s; cpu), 50 clients in a closed loop:
+
+                                  before the changes below        after them                1 client: p50 ms
     target                      p50    p99  req/s   cpu      p50    p99  req/s   cpu      before   after
     portal list                 317    823    141   7.9      272    638    171   5.5        52.0     7.6
     portal invoice              468   1014    101   8.9      298    592    161   5.6        56.0     8.5
@@ -31,8 +60,7 @@ run; the CPU per request is the steadier figure.
     api list                    313   4147     39  42.4     1372   2294     36  35.4        29.7    29.3
     api invoice                 255    777    177   6.1      291    819    158   6.6        52.1     6.6
 
-No target is met at 50 clients; with one client every one is (before, each page took 50 to 70 ms and the api
-list's p99 was 205 ms). What changed:
+What changed then:
 - serving: uvicorn's ``--workers`` left Nagle's algorithm on, so each response waited some 40 ms for the client's
   delayed acknowledgement; ``flexbill serve --workers N`` serves from a socket of its own (flexbill.web.server);
 - each server process freezes its heap once started (``gc.freeze``): full garbage collections walked some 200,000
@@ -44,9 +72,8 @@ list's p99 was 205 ms). What changed:
 One web process instead of two gave less throughput at a higher CPU cost per request (portal list 121 req/s at 7.8
 ms, api list 17 req/s at 57.5 ms, before the serving changes): one process per CPU is the default here.
 
-What is left is CPU in Python, 5 to 11 ms per page (routing, ORM objects, templates) and 35 ms for the API's default
-page of 100 invoices with their lines, where the targets leave about 2 ms for the server, the clients and
-PostgreSQL together at 50 clients on 2 CPUs.
+What is left is CPU in Python (routing through FastAPI's nested routers, ORM objects, templates): the targets at 50
+clients in a closed loop need a machine with several times these two CPUs.
 
 The database named by --database-url is emptied first (unless --reuse finds it already holds the data asked for),
 so the script only accepts a PostgreSQL database whose name contains "bench" (it creates it if it is missing).
@@ -120,6 +147,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per target")
     parser.add_argument("--warmup", type=int, default=200, help="requests per target before measuring")
     parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds each client waits between an answer and its next request, drawn at random (exponential) "
+        "as a person reading the page would (default 0: a closed loop, each client asks again at once)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="web processes of the server (default: one per CPU)"
     )
     parser.add_argument("--only", help="comma-separated target names to run (default: all)")
@@ -134,8 +168,8 @@ def main() -> None:
         sys.exit(
             f"--clients: each client is a member of its own, so 1 to --customers ({args.customers}), not {args.clients}"
         )
-    if args.requests < 1 or args.warmup < 0:
-        sys.exit("--requests must be at least 1, --warmup at least 0")
+    if args.requests < 1 or args.warmup < 0 or args.think < 0:
+        sys.exit("--requests must be at least 1, --warmup and --think at least 0")
     targets = _targets(args.only)
 
     engine = _prepared_database(args.database_url, args.invoices, args.customers, reuse=args.reuse)
@@ -146,8 +180,8 @@ def main() -> None:
           f"{'es' if args.workers != 1 else ''}), PostgreSQL and the {args.clients} clients")  # fmt: skip
     with tempfile.TemporaryDirectory() as data_dir, _Server(args.database_url, Path(data_dir), args.workers) as server:
         print(f"server: http://127.0.0.1:{server.port} (FLEXBILL_TODAY={TODAY.isoformat()}, no worker in process)")
-        results = asyncio.run(_run_targets(server, users, targets, args.requests, args.warmup))
-    _print_table(results, args.clients)
+        results = asyncio.run(_run_targets(server, users, targets, args.requests, args.warmup, args.think))
+    _print_table(results, args.clients, args.think)
 
 
 # --- The data -------------------------------------------------------------------------------------------------------
@@ -528,12 +562,13 @@ class _Result:
     target: _Target
     seconds: float = 0.0
     server_cpu: float = 0.0  # seconds of CPU the server's processes used
+    client_cpu: float = 0.0  # seconds of CPU the clients (this process) used
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
 
 
 async def _run_targets(
-    server: _Server, users: _Users, targets: Sequence[_Target], requests: int, warmup: int
+    server: _Server, users: _Users, targets: Sequence[_Target], requests: int, warmup: int, think: float
 ) -> list[_Result]:
     base = f"http://127.0.0.1:{server.port}"
     results = []
@@ -548,10 +583,11 @@ async def _run_targets(
                 )
             )  # fmt: skip
         try:
-            await _hammer(clients, users, target, warmup, _Result(target))
-            cpu = server.cpu_seconds()
-            result = await _hammer(clients, users, target, requests, _Result(target))
+            await _hammer(clients, users, target, warmup, _Result(target), think)
+            cpu, own_cpu = server.cpu_seconds(), time.process_time()
+            result = await _hammer(clients, users, target, requests, _Result(target), think)
             result.server_cpu = server.cpu_seconds() - cpu
+            result.client_cpu = time.process_time() - own_cpu
         finally:
             for client in clients:
                 await client.aclose()
@@ -561,9 +597,16 @@ async def _run_targets(
 
 
 async def _hammer(
-    clients: Sequence[httpx.AsyncClient], users: _Users, target: _Target, requests: int, result: _Result
+    clients: Sequence[httpx.AsyncClient],
+    users: _Users,
+    target: _Target,
+    requests: int,
+    result: _Result,
+    think: float = 0.0,
 ) -> _Result:
-    """Every client sends one request after another until ``requests`` have been sent between them."""
+    """Every client sends one request after another until ``requests`` have been sent between them; with
+    ``think``, each waits a random while (exponential, ``think`` seconds on average) before each request, so the
+    clients do not ask in step."""
     left = [requests]
 
     async def one_client(index: int) -> None:
@@ -571,6 +614,8 @@ async def _hammer(
         client = clients[index]
         while left[0] > 0:
             left[0] -= 1
+            if think:
+                await asyncio.sleep(rng.expovariate(1 / think))
             path = target.path(users, index, rng)
             started = time.perf_counter()
             try:
@@ -593,10 +638,10 @@ def _percentile(ordered: Sequence[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def _print_table(results: Sequence[_Result], clients: int) -> None:
+def _print_table(results: Sequence[_Result], clients: int, think: float) -> None:
     print()
     print(f"{'target':<27} {'requests':>8} {'errors':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-          f"{'req/s':>7} {'cpu/req':>7}  p99 target")  # fmt: skip
+          f"{'req/s':>7} {'cpu/req':>7} {'client':>7}  p99 target")  # fmt: skip
     for result in results:
         ordered = sorted(result.latencies)
         ms = [_percentile(ordered, share) * 1000 for share in (0.5, 0.95, 0.99, 1.0)]
@@ -604,12 +649,14 @@ def _print_table(results: Sequence[_Result], clients: int) -> None:
         verdict = "met" if ms[2] <= goal and not result.errors else "NOT met"
         print(f"{result.target.name:<27} {len(ordered):>8,} {sum(result.errors.values()):>6,} "
               f"{ms[0]:>7.1f} {ms[1]:>7.1f} {ms[2]:>7.1f} {ms[3]:>7.1f} {len(ordered) / result.seconds:>7.1f} "
-              f"{result.server_cpu * 1000 / len(ordered):>7.1f}  "
+              f"{result.server_cpu * 1000 / len(ordered):>7.1f} {result.client_cpu * 1000 / len(ordered):>7.1f}  "
               f"<= {goal:.0f} ms: {verdict}")  # fmt: skip
         for problem, count in sorted(result.errors.items()):
             print(f"{'':<29}{count:,} x {problem}")
-    print(f"(latencies in ms, {clients} clients in a closed loop on the same machine as the server; cpu/req: "
-          "milliseconds of CPU the server's processes spent per request, PostgreSQL's not included)")  # fmt: skip
+    loop = f"each waiting {think:g} s on average between requests" if think else "in a closed loop"
+    print(f"(latencies in ms, {clients} clients {loop}, on the same machine as the server; cpu/req: milliseconds "
+          "of CPU the server's processes spent per request, PostgreSQL's not included; client: the same for the "
+          "clients)")  # fmt: skip
 
 
 if __name__ == "__main__":
