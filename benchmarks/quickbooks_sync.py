@@ -25,7 +25,7 @@ from __future__ import annotations
 from books_sync import Books, arguments, main
 
 from flexbill.accounting.connectors.quickbooks.client import QuickBooksConnector
-from flexbill.accounting.ratelimit import QUICKBOOKS_LIMITS, CountedLimits, Window
+from flexbill.accounting.ratelimit import QUICKBOOKS_LIMITS
 from flexbill.accounting.registry import connectors
 
 QUICKBOOKS = Books(
@@ -43,16 +43,7 @@ QUICKBOOKS = Books(
 
 def compress_limits(time_scale: float) -> None:
     """The connector counts QuickBooks' windows in the sandbox's compressed time."""
-    scaled = CountedLimits(
-        windows=tuple(
-            Window(window.calls, window.seconds / time_scale, window.batch_only) for window in QUICKBOOKS_LIMITS.windows
-        ),
-        concurrent=QUICKBOOKS_LIMITS.concurrent,
-        busy_wait=QUICKBOOKS_LIMITS.busy_wait / time_scale,
-        refused_wait=QUICKBOOKS_LIMITS.refused_wait / time_scale,
-        margin=QUICKBOOKS_LIMITS.margin / time_scale,
-    )
-    connectors()["quickbooks"] = QuickBooksConnector(limits=scaled)
+    connectors()["quickbooks"] = QuickBooksConnector(limits=QUICKBOOKS_LIMITS.in_time_scale(time_scale))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from psycopg.errors import DuplicateDatabase
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ProgrammingError
 
 from flexbill.accounting.ratelimit import forget_shared_limiters
 from flexbill.bootstrap import Context
@@ -34,6 +36,12 @@ os.environ["COLUMNS"] = "200"
 
 POSTGRES_URL = os.environ.get("FLEXBILL_TEST_DATABASE_URL")
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+# For a test about PostgreSQL alone (concurrent writers, locks, its connections): runs only when it is configured.
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "database_url",
+    [pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="needs FLEXBILL_TEST_DATABASE_URL"))],
+    indirect=True,
+)
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
@@ -69,7 +77,11 @@ def _this_process_database(url: str) -> str:
         with admin.connect() as connection:
             found = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database})
             if not found:
-                connection.execute(text(f'CREATE DATABASE "{own.database}"'))
+                try:
+                    connection.execute(text(f'CREATE DATABASE "{own.database}"'))
+                except ProgrammingError as error:  # another run made it meanwhile
+                    if not isinstance(error.orig, DuplicateDatabase):
+                        raise
     finally:
         admin.dispose()
     return own.render_as_string(hide_password=False)

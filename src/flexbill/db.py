@@ -81,16 +81,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _note_checkin)  # a connection just made needs no ping either
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _pinging_if_idle(engine.dialect))
     return engine
 
 
-# A pooled connection back from use less than this long ago is handed out again without a ping. A ping is a round
-# trip to the server, and a page under load made two of its ten for it; a connection idle longer (the server may
-# have restarted, or a firewall dropped it meanwhile) is still pinged first, and replaced if it does not answer. A
-# restart within these seconds of a connection's last use fails one request: SQLAlchemy then sees the disconnect
-# and invalidates every connection of the pool, so the next requests connect anew.
+# A pooled connection made or back from use less than this long ago is handed out again without a ping. A ping is a
+# round trip to the server, and a page under load made two of its ten for it; a connection idle longer (the server
+# may have restarted, or a firewall dropped it meanwhile) is still pinged first, and replaced if it does not answer.
+# A restart within these seconds of a connection's last use fails what each process was doing with such connections
+# at that moment (a request answers 500, a task is retried): SQLAlchemy then sees the disconnect and invalidates
+# every connection of the pool, so what comes next connects anew.
 PING_AFTER_IDLE_SECONDS = 10.0
 _CHECKED_IN_AT = "flexbill_checked_in_at"
 

@@ -17,16 +17,24 @@ _LOCALE = Locale.parse(LOCALE)
 _CURRENCY_PATTERN = parse_pattern(_LOCALE.currency_formats["standard"])  # what babel's format_currency uses
 
 
-# A page of invoices prints the same few amounts again and again (a space has a handful of prices), and Babel takes
-# some 20 microseconds for each: the last few thousand are kept.
-@lru_cache(maxsize=4096)
 def format_money(amount: Decimal, currency: str) -> str:
-    """An amount as printed, rounded to the currency's minor unit.
+    """An amount as printed, rounded to the currency's minor unit; a zero is never negative.
 
     >>> format_money(Decimal("1234.5"), "GBP"), format_money(Decimal("1234.5"), "EUR")
     ('£1,234.50', '€1,234.50')
     >>> format_money(Decimal("1234"), "JPY"), format_money(Decimal("-5"), "GBP"), format_money(Decimal("0.125"), "GBP")
     ('JP¥1,234', '-£5.00', '£0.13')
+    >>> format_money(Decimal("-0.004"), "GBP"), format_money(Decimal("-0.00"), "GBP")
+    ('£0.00', '£0.00')
     """
     # Rounded here, half up as everywhere in flexbill: Babel's own rounding is half even.
-    return str(_CURRENCY_PATTERN.apply(round_money(amount, currency), _LOCALE, currency=currency))
+    rounded = round_money(amount, currency)
+    return _formatted(rounded.copy_abs() if rounded.is_zero() else rounded, currency)
+
+
+# A page of invoices prints the same few amounts again and again (a space has a handful of prices), and Babel takes
+# some 20 microseconds for each: the last few thousand are kept. Keys are rounded and zero is positive, so amounts
+# that compare equal (1.0 and 1.00, 0 and -0) also print the same.
+@lru_cache(maxsize=4096)
+def _formatted(rounded: Decimal, currency: str) -> str:
+    return str(_CURRENCY_PATTERN.apply(rounded, _LOCALE, currency=currency))

@@ -3,12 +3,10 @@ that system's sandbox (``books``), on each database."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from flexbill.accounting.connectors.quickbooks.client import QuickBooksConnector
-from flexbill.accounting.ratelimit import QUICKBOOKS_LIMITS, CountedLimits
+from flexbill.accounting.ratelimit import QUICKBOOKS_LIMITS
 from flexbill.accounting.registry import connectors
 from flexbill.sandbox.server import RunningSandbox
 from tests.contract.books import Books, QuickBooksBooks, XeroBooks
@@ -19,25 +17,13 @@ __all__ = ["api_key", "auto_sync", "cat", "client", "mail", "sandbox"]  # the in
 PROVIDERS = {"xero": XeroBooks, "quickbooks": QuickBooksBooks}
 
 
-def in_sandbox_time(limits: CountedLimits, scale: float) -> CountedLimits:
-    """QuickBooks' limits as they pass in a sandbox whose clock runs ``scale`` times faster: its windows, the wait
-    for a call in flight and the wait after a refusal. The margin stays: it covers the real time between the
-    connector counting a call and the sandbox counting it."""
-    return replace(
-        limits,
-        windows=tuple(replace(window, seconds=window.seconds / scale) for window in limits.windows),
-        busy_wait=limits.busy_wait / scale,
-        refused_wait=limits.refused_wait / scale,
-    )
-
-
 @pytest.fixture(autouse=True)
 def _quickbooks_in_sandbox_time(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """QuickBooks sends no Retry-After and no remaining counts: the connector counts its own calls against
     QuickBooks' windows and waits a minute after a refusal. The sandbox counts its limits in its own compressed
     time, so the connector is given the same limits in that time, as Xero's sandbox tells Xero's connector in its
     answers."""
-    compressed = in_sandbox_time(QUICKBOOKS_LIMITS, sandbox.quickbooks.clock.time_scale)
+    compressed = QUICKBOOKS_LIMITS.in_time_scale(sandbox.quickbooks.clock.time_scale)
     monkeypatch.setitem(connectors(), "quickbooks", QuickBooksConnector(limits=compressed))
 
 

@@ -35,7 +35,7 @@ from flexbill.settings import get_settings
 from flexbill.tasks.service import pending_count
 from flexbill.web.app import create_app
 from flexbill.worker import RetryLater, Worker, default_handlers
-from tests.conftest import POSTGRES_URL
+from tests.conftest import ON_POSTGRESQL
 from tests.contract.books import Books, Call, FaultKind
 from tests.contract.support import (
     assert_one_remote_twin_each,
@@ -187,11 +187,7 @@ def test_a_worker_killed_mid_batch_leaves_no_duplicate_when_another_takes_over(
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize(
-    "database_url",
-    [pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="needs FLEXBILL_TEST_DATABASE_URL"))],
-    indirect=True,
-)
+@ON_POSTGRESQL
 def test_two_workers_at_once_with_faults_still_leave_one_remote_record_each(
     ctx: Context, clock: FixedClock, client: TestClient, books: Books, cat: Catalog, auto_sync: None
 ) -> None:

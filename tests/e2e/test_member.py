@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from tests.e2e.conftest import Flexbill, screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]  # one process: one browser, one set of screenshots
+pytestmark = pytest.mark.e2e
 
 
 def test_a_member_signs_in_by_email_downloads_an_invoice_and_pays_it_by_card(page: Page, flexbill: Flexbill) -> None:

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from flexbill.billing import service as billing
 from tests.e2e.conftest import PASSWORD, Flexbill, reload_until, screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]  # one process: one browser, one set of screenshots
+pytestmark = pytest.mark.e2e
 
 
 def sign_in(page: Page, email: str) -> None:

@@ -25,7 +25,7 @@ from flexbill.payments import charging
 from flexbill.payments.store import ChargeAttemptRow
 from flexbill.sandbox.server import RunningSandbox
 from flexbill.worker import RetryLater
-from tests.conftest import POSTGRES_URL
+from tests.conftest import ON_POSTGRESQL
 from tests.support import Catalog, make_customer
 
 DUE = date(2026, 12, 15)  # a bill run on 1 December, 14 days to pay
@@ -301,11 +301,7 @@ def _tasks(ctx: Context, keys: list[str]) -> list[Any]:
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize(
-    "database_url",
-    [pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="needs FLEXBILL_TEST_DATABASE_URL"))],
-    indirect=True,
-)
+@ON_POSTGRESQL
 def test_four_workers_charging_the_same_invoices_at_once_charge_each_once(
     ctx: Context, cat: Catalog, client: TestClient, stripe_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ from flexbill.bootstrap import Context
 from flexbill.tasks import service as tasks
 from flexbill.tasks.service import Task
 from flexbill.tasks.store import TaskGroupRow, TaskRow
-from tests.conftest import NOW, POSTGRES_URL
+from tests.conftest import NOW, ON_POSTGRESQL
 
 LEASE = timedelta(minutes=5)
 CONNECTION = "accounting:conn-1"
@@ -315,11 +315,7 @@ def _claim_and_hold(ctx: Context, claimed: dict[str, list[str]], ready: threadin
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize(
-    "database_url",
-    [pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="needs FLEXBILL_TEST_DATABASE_URL"))],
-    indirect=True,
-)
+@ON_POSTGRESQL
 def test_concurrent_claims_skip_each_others_rows_without_waiting(ctx: Context) -> None:
     """While one worker's claim transaction is still open, a second claims the next rows at once (SKIP LOCKED)
     instead of waiting for it or claiming the same ones."""

@@ -38,7 +38,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from flexbill.accounting.ports import RateLimited
@@ -376,6 +376,17 @@ class CountedLimits:
     # arrives, a little later and by a varying amount (a batch takes a while to write). Without the margin, two
     # calls a window apart here can land in one window there.
     margin: float = 0.25
+
+    def in_time_scale(self, scale: float) -> CountedLimits:
+        """These limits as they pass on a clock running ``scale`` times faster (a sandbox's compressed time): the
+        windows and the waits. The margin stays: it covers the real time between a call counted here and the same
+        call counted by the server."""
+        return replace(
+            self,
+            windows=tuple(replace(window, seconds=window.seconds / scale) for window in self.windows),
+            busy_wait=self.busy_wait / scale,
+            refused_wait=self.refused_wait / scale,
+        )
 
 
 QUICKBOOKS_LIMITS = CountedLimits(

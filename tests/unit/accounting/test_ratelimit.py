@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 import pytest
 
 from flexbill.accounting.ports import RateLimited
-from flexbill.accounting.ratelimit import XERO_LIMITS, Limits, Observation, Permit, Problem, RateLimiter, shared_limiter
+from flexbill.accounting.ratelimit import (
+    QUICKBOOKS_LIMITS,
+    XERO_LIMITS,
+    Limits,
+    Observation,
+    Permit,
+    Problem,
+    RateLimiter,
+    shared_limiter,
+)
 
 ORG = "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"
 
@@ -336,3 +345,14 @@ def test_the_process_shares_one_limiter_per_vendor_and_limits() -> None:
 def test_limits_must_allow_something() -> None:
     with pytest.raises(ValueError, match="at least one call"):
         Limits(per_window=0, window=60.0)
+
+
+def test_limits_in_a_compressed_time_shorten_the_windows_and_waits_but_not_the_margin() -> None:
+    fast = QUICKBOOKS_LIMITS.in_time_scale(60)
+    assert [(w.calls, w.seconds, w.batch_only) for w in fast.windows] == [
+        (500, 1.0, False),
+        (10, 1 / 60, False),
+        (40, 1.0, True),
+    ]
+    assert (fast.busy_wait, fast.refused_wait, fast.concurrent) == (1 / 60, 1.0, 10)
+    assert fast.margin == QUICKBOOKS_LIMITS.margin == 0.25

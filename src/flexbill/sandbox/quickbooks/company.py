@@ -345,6 +345,15 @@ class Company:
             self.preferences_sync += 1
             self.preferences_updated = self._now()
 
+    def settings(self) -> dict[str, bool]:
+        """The preferences the sandbox lets a test or an operator set, as its control endpoints show them."""
+        with self.lock:
+            return {
+                "custom_txn_numbers": self.custom_txn_numbers,
+                "custom_field": self.custom_field,
+                "print_custom_field": self.print_custom_field,
+            }
+
     def preferences(self) -> Entity:
         with self.lock:
             prefs = demo.preferences(custom_txn_numbers=self.custom_txn_numbers, custom_field=self.custom_field)

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from flexbill.sandbox.quickbooks.company import Company
 from flexbill.sandbox.quickbooks.faults import FaultKind, LoseMode
 from flexbill.sandbox.quickbooks.limits import ThrottleBody
 from flexbill.sandbox.quickbooks.oauth import ACCOUNTING_SCOPE
@@ -163,24 +162,16 @@ def put_limits(request: Request, body: LimitsRequest) -> dict[str, int | str]:
     return limiter.limits.as_dict()
 
 
-def _preferences(company: Company) -> dict[str, bool]:
-    return {
-        "custom_txn_numbers": company.custom_txn_numbers,
-        "custom_field": company.custom_field,
-        "print_custom_field": company.print_custom_field,
-    }
-
-
 @router.get("/preferences")
 def get_preferences(request: Request) -> dict[str, bool]:
-    return _preferences(_sandbox(request).company)
+    return _sandbox(request).company.settings()
 
 
 @router.put("/preferences")
 def put_preferences(request: Request, body: PreferencesRequest) -> dict[str, bool]:
     company = _sandbox(request).company
     company.set_preferences(**body.model_dump(exclude_none=True))
-    return _preferences(company)
+    return company.settings()
 
 
 @router.get("/faults")

@@ -133,10 +133,7 @@ class QuickBooksSandbox:
             "faults": {"pending": self.faults.pending(), "fired": dict(self.faults.fired)},
             "tokens": self.tokens.snapshot(),
             "webhooks": self.webhooks.status(),
-            "preferences": {
-                "custom_txn_numbers": self.company.custom_txn_numbers,
-                "custom_field": self.company.custom_field,
-            },
+            "preferences": self.company.settings(),
         }
 
     def close(self) -> None:
