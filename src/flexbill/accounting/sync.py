@@ -369,7 +369,11 @@ def push_contacts(
     customer's revision: an accounting system that answers a key it has seen with its first answer (QuickBooks)
     would otherwise answer a later change, or a create sent again after the customer was corrected, with the
     first one's."""
-    key = idempotency_key(action, (f"{c.our_id}:{revisions.get(c.our_id, 0)}" for c in contacts))
+
+    def key_of(sent_action: str, sent: Sequence[ContactData]) -> str:
+        return idempotency_key(sent_action, (f"{c.our_id}:{revisions.get(c.our_id, 0)}" for c in sent))
+
+    key = key_of(action, contacts)
     pushed = {item.our_id: item for item in remote.call(lambda s: s.push_contacts(contacts, key))}
     clashes = [
         replace(contact, name=unique_name(contact.name, contact.our_id))
@@ -377,7 +381,7 @@ def push_contacts(
         if isinstance(item := pushed.get(contact.our_id), Refused) and item.conflict
     ]
     if clashes:
-        key = idempotency_key(f"{action}-renamed", (f"{c.our_id}:{revisions.get(c.our_id, 0)}" for c in clashes))
+        key = key_of(f"{action}-renamed", clashes)
         pushed.update({item.our_id: item for item in remote.call(lambda s: s.push_contacts(clashes, key))})
     return pushed
 

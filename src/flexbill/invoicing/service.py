@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Literal, NamedTuple
 
@@ -118,10 +118,12 @@ def is_overdue(invoice: InvoiceRow, today: dt.date) -> bool:
 
 def todays_by_location(session: Session, clock: Clock) -> dict[uuid.UUID, dt.date]:
     """Today's date at each location, in its own time zone."""
-    return {
-        location_id: local_today(clock, timezone)
-        for location_id, timezone in session.execute(select(LocationRow.id, LocationRow.timezone))
-    }
+    return todays_at(clock, session.execute(select(LocationRow.id, LocationRow.timezone)).tuples())
+
+
+def todays_at(clock: Clock, locations: Iterable[tuple[uuid.UUID, str]]) -> dict[uuid.UUID, dt.date]:
+    """Today's date at each of ``locations`` (id, time zone), for a page that has read them already."""
+    return {location_id: local_today(clock, timezone) for location_id, timezone in locations}
 
 
 def issue_invoice(session: Session, clock: Clock, invoice_id: uuid.UUID) -> InvoiceRow:

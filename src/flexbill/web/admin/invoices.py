@@ -21,7 +21,6 @@ from flexbill.accounting.model import RecordKind
 from flexbill.accounting.service import request_sync
 from flexbill.accounting.store import SyncLogRow, SyncRecordRow
 from flexbill.catalog.store import LocationRow
-from flexbill.clock import local_today
 from flexbill.customers.store import CustomerRow
 from flexbill.errors import FlexbillError, InvalidInput, NotFound
 from flexbill.invoicing import service as invoicing
@@ -96,7 +95,7 @@ def invoice_list(
     }  # fmt: skip
     with ctx.readers() as db:
         locations = list(db.scalars(select(LocationRow).order_by(LocationRow.name)))
-        todays = {location.id: local_today(ctx.clock, location.timezone) for location in locations}
+        todays = invoicing.todays_at(ctx.clock, ((location.id, location.timezone) for location in locations))
         query = _filtered(select(InvoiceRow).options(raiseload(InvoiceRow.lines)), filters, todays)
         if before is not None:
             query = query.where(InvoiceRow.id < before)
